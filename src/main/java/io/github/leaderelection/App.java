@@ -1,0 +1,136 @@
+package io.github.leaderelection;
+
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.github.leaderelection.cli.Settings;
+import io.github.leaderelection.election.ElectionConfig;
+import io.github.leaderelection.election.LeaderElector;
+import io.github.leaderelection.election.LeadershipListener;
+import io.github.leaderelection.election.LeaseLock;
+import io.github.leaderelection.election.Listeners;
+import io.github.leaderelection.election.Ticker;
+import io.github.leaderelection.health.HealthServer;
+import io.github.leaderelection.health.LeaseEvents;
+import io.github.leaderelection.health.PodLabeler;
+import io.github.leaderelection.health.PrometheusMetrics;
+import io.github.leaderelection.work.ArticleController;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+
+/** Wires one replica together: API client, elector, the article's work, health and metrics. */
+public final class App {
+
+  private static final Logger log = LoggerFactory.getLogger(App.class);
+  /** Well inside Kubernetes' default 30 s termination grace period. */
+  private static final Duration SHUTDOWN_TIMEOUT = Duration.ofSeconds(20);
+
+  private final Settings settings;
+
+  public App(Settings settings) {
+    this.settings = settings;
+  }
+
+  /** Runs until SIGTERM/SIGINT; returns the exit code. */
+  public int run() throws InterruptedException {
+    ElectionConfig election = settings.election();
+    try (KubernetesClient client = new KubernetesClientBuilder().withConfig(clientConfig()).build()) {
+      PrometheusMetrics metrics = new PrometheusMetrics(election.leaseName());
+      List<LeadershipListener> listeners = new ArrayList<>();
+      listeners.add(new ArticleController(election.identity(), settings.workInterval()));
+      LeaseEvents events = new LeaseEvents(client, election);
+      listeners.add(events);
+      if (settings.labelLeader()) {
+        listeners.add(new PodLabeler(client, election.namespace(), settings.podName()));
+      }
+      LeaderElector elector = new LeaderElector(election,
+          new LeaseLock(client, election.namespace(), election.leaseName()),
+          new Listeners(listeners), metrics, Ticker.SYSTEM);
+      events.attach(elector);
+      metrics.attach(elector);
+
+      HealthServer health = null;
+      if (settings.healthPort() > 0) {
+        try {
+          health = HealthServer.start(settings.healthPort(), elector, metrics,
+              settings.watchdogGrace());
+        } catch (UncheckedIOException e) {
+          log.error("cannot serve /healthz, /readyz and /metrics on port {}: {};"
+              + " choose another --health-port (0 disables)", settings.healthPort(),
+              e.getCause().getMessage());
+          return 1;
+        }
+      }
+      onTermination(elector);
+      log.info("starting as {} (lease {}, duration {}, renew deadline {}, retry period {}, {})",
+          election.identity(), election.leaseKey(), election.leaseDuration().toMillis() + "ms",
+          election.renewDeadline().toMillis() + "ms", election.retryPeriod().toMillis() + "ms",
+          election.watch() ? "watching" : "polling");
+      elector.run();
+      events.close();
+      if (health != null) {
+        health.close();
+      }
+      log.info("stopped");
+      return 0;
+    }
+  }
+
+  /**
+   * SIGTERM (kubectl delete pod, rollouts) and SIGINT (Ctrl-C) become a clean stop: the work ends,
+   * the Lease is released, the process exits 0. Handled as signals rather than a shutdown hook
+   * because the JVM would otherwise exit with 143 and run the hook concurrently with everything.
+   */
+  private static void onTermination(LeaderElector elector) {
+    for (String name : List.of("TERM", "INT")) {
+      Signal.handle(new Signal(name), signal -> {
+        log.info("received SIG{}, shutting down", signal.getName());
+        elector.stop();
+        Thread watchdog = new Thread(() -> {
+          try {
+            if (!elector.awaitTermination(SHUTDOWN_TIMEOUT)) {
+              log.error("shutdown did not finish within {}s; exiting anyway", SHUTDOWN_TIMEOUT.toSeconds());
+              Runtime.getRuntime().halt(1);
+            }
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }, "shutdown-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
+      });
+    }
+  }
+
+  private Config clientConfig() {
+    Config base;
+    if (settings.kubeconfig() != null) {
+      try {
+        base = Config.fromKubeconfig(null, Files.readString(settings.kubeconfig()),
+            settings.kubeconfig().toString());
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    } else {
+      base = Config.autoConfigure(null);
+    }
+    // No request may outlive the point where the leader has to give up: half the renew deadline
+    // leaves room for a second try. And no hidden retries inside the client: the elector retries
+    // itself, on its own schedule and within its deadline.
+    int timeoutMillis = (int) Math.max(1000, settings.election().renewDeadline().toMillis() / 2);
+    return new ConfigBuilder(base)
+        .withConnectionTimeout(timeoutMillis)
+        .withRequestTimeout(timeoutMillis)
+        .withRequestRetryBackoffLimit(0)
+        .withWatchReconnectInterval(500)
+        .build();
+  }
+}

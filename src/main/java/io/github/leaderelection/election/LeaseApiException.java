@@ -1,0 +1,82 @@
+package io.github.leaderelection.election;
+
+import io.fabric8.kubernetes.client.KubernetesClientException;
+
+/**
+ * A failed Lease request, with the verb that failed and what an operator should do about it.
+ *
+ * <p>Expected failures (no permission, missing namespace, API server down, lost race) are logged as
+ * one clear line and retried; none of them ends the process.
+ */
+public final class LeaseApiException extends RuntimeException {
+
+  private static final long serialVersionUID = 1L;
+
+  private final LeaseLock.Verb verb;
+  private final int code;
+
+  public LeaseApiException(LeaseLock.Verb verb, KubernetesClientException cause) {
+    super(cause.getMessage(), cause);
+    this.verb = verb;
+    this.code = cause.getCode();
+  }
+
+  public LeaseLock.Verb verb() {
+    return verb;
+  }
+
+  /** HTTP status, or 0 when no response arrived (connection refused, timeout). */
+  public int code() {
+    return code;
+  }
+
+  /** Another replica wrote first: the normal outcome of losing a race, not an error. */
+  public boolean isConflict() {
+    return code == 409;
+  }
+
+  /** No HTTP response at all: connection refused, reset or timed out. */
+  public boolean isUnreachable() {
+    return code == 0;
+  }
+
+  /** A stable key for "same failure as last time", so repeated failures are not logged every round. */
+  public String kind() {
+    return verb + "/" + code;
+  }
+
+  /**
+   * One line that says what went wrong and what to do.
+   *
+   * @param leaseKey {@code namespace/name}
+   */
+  public String explain(String leaseKey) {
+    String namespace = leaseKey.substring(0, leaseKey.indexOf('/'));
+    String verbName = verb.name().toLowerCase(java.util.Locale.ROOT);
+    return switch (code) {
+      case 401 -> "unauthorized (401) to " + verbName + " lease " + leaseKey
+          + ": the credentials were rejected; check the ServiceAccount token or --kubeconfig";
+      case 403 -> "forbidden (403): missing permission to " + verbName
+          + " leases.coordination.k8s.io in namespace " + namespace
+          + "; apply k8s/rbac.yaml (Role leaderelection-role grants get, create, update on leases)"
+          + " and bind it to this pod's ServiceAccount";
+      case 404 -> "namespace " + namespace + " not found (404) when trying to " + verbName
+          + " lease " + leaseKey + "; create the namespace or pass --lease-namespace";
+      case 409 -> "conflict (409) on " + verbName + " of lease " + leaseKey
+          + ": another replica wrote first";
+      case 0 -> "cannot reach the API server to " + verbName + " lease " + leaseKey + " ("
+          + rootMessage() + "); retrying with backoff";
+      default -> "API error " + code + " on " + verbName + " of lease " + leaseKey + ": "
+          + rootMessage();
+    };
+  }
+
+  private String rootMessage() {
+    Throwable t = this;
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+    }
+    String m = t.getMessage();
+    return t.getClass().getSimpleName() + (m == null ? "" : ": " + m.lines().findFirst().orElse(""));
+  }
+}

@@ -1,0 +1,116 @@
+package io.github.leaderelection.health;
+
+import io.fabric8.kubernetes.api.model.EventBuilder;
+import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.github.leaderelection.election.ElectionConfig;
+import io.github.leaderelection.election.LeaderElector;
+import io.github.leaderelection.election.Leadership;
+import io.github.leaderelection.election.LeadershipListener;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Records Kubernetes Events on the Lease, as client-go's resource lock does, so
+ * {@code kubectl describe lease} and {@code kubectl get events} tell who became leader and when.
+ *
+ * <p>Best effort and off the elector's thread: an Event that cannot be written (API down, no RBAC
+ * for events) is logged once and never delays the election.
+ */
+public final class LeaseEvents implements LeadershipListener, AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(LeaseEvents.class);
+  static final String REASON = "LeaderElection";
+  private static final DateTimeFormatter TIMESTAMP = DateTimeFormatter
+      .ofPattern("yyyy-MM-dd'T'HH:mm:ss'Z'", Locale.ROOT).withZone(ZoneOffset.UTC);
+
+  private final KubernetesClient client;
+  private final ElectionConfig config;
+  private final ExecutorService sender = Executors.newSingleThreadExecutor(r -> {
+    Thread t = new Thread(r, "lease-events");
+    t.setDaemon(true);
+    return t;
+  });
+  private volatile LeaderElector elector;
+  private volatile boolean warned;
+
+  public LeaseEvents(KubernetesClient client, ElectionConfig config) {
+    this.client = client;
+    this.config = config;
+  }
+
+  /** The elector whose last written Lease gives the Events their object's uid. */
+  public void attach(LeaderElector elector) {
+    this.elector = elector;
+  }
+
+  @Override
+  public void startedLeading(Leadership leadership) {
+    record(config.identity() + " became leader");
+  }
+
+  @Override
+  public void stoppedLeading() {
+    record(config.identity() + " stopped leading");
+  }
+
+  private void record(String message) {
+    Lease lease = elector == null ? null : elector.lastWrittenLease();
+    String uid = lease == null ? null : lease.getMetadata().getUid();
+    Instant now = Instant.now();
+    sender.execute(() -> post(message, uid, now));
+  }
+
+  private void post(String message, String uid, Instant when) {
+    String time = TIMESTAMP.format(when);
+    try {
+      client.v1().events().inNamespace(config.namespace()).resource(new EventBuilder()
+          .withNewMetadata()
+            .withName(config.leaseName() + "." + UUID.randomUUID().toString().substring(0, 13)
+                .replace("-", ""))
+            .withNamespace(config.namespace())
+          .endMetadata()
+          .withInvolvedObject(new ObjectReferenceBuilder()
+              .withApiVersion("coordination.k8s.io/v1").withKind("Lease")
+              .withNamespace(config.namespace()).withName(config.leaseName()).withUid(uid)
+              .build())
+          .withReason(REASON)
+          .withMessage(message)
+          .withType("Normal")
+          .withNewSource().withComponent("leaderelection").withHost(config.identity()).endSource()
+          .withReportingComponent("leaderelection")
+          .withReportingInstance(config.identity())
+          .withFirstTimestamp(time)
+          .withLastTimestamp(time)
+          .withCount(1)
+          .build()).create();
+    } catch (KubernetesClientException e) {
+      if (!warned) {
+        warned = true;
+        log.warn("could not record event '{}' on lease {} ({}{}); events are best effort",
+            message, config.leaseKey(), e.getCode() == 0 ? "no response" : "HTTP " + e.getCode(),
+            e.getCode() == 403 ? ": grant create on events, see k8s/rbac.yaml" : "");
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    sender.shutdown();
+    try {
+      sender.awaitTermination(3, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

@@ -1,0 +1,110 @@
+package io.github.leaderelection.health;
+
+import io.github.leaderelection.election.ElectionMetrics;
+import io.github.leaderelection.election.LeaderElector;
+import io.github.leaderelection.election.LeaseLock;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.util.Locale;
+
+/**
+ * The replica's Prometheus metrics. {@code leader_election_master_status} has client-go's name and
+ * meaning, so existing dashboards and alerts work unchanged.
+ */
+public final class PrometheusMetrics implements ElectionMetrics {
+
+  private final PrometheusRegistry registry = new PrometheusRegistry();
+  private final String leaseName;
+  private final Counter transitions;
+  private final Histogram renewLatency;
+  private final Counter renewFailures;
+  private final Counter apiErrors;
+  private volatile LeaderElector elector;
+
+  public PrometheusMetrics(String leaseName) {
+    this.leaseName = leaseName;
+    GaugeWithCallback.builder()
+        .name("leader_election_master_status")
+        .help("1 while this replica leads the election of the named lease, else 0")
+        .labelNames("name")
+        .callback(cb -> cb.call(elector != null && elector.isLeader() ? 1 : 0, leaseName))
+        .register(registry);
+    GaugeWithCallback.builder()
+        .name("leader_election_seconds_since_last_renew")
+        .help("Seconds since this replica last wrote the lease successfully (absent if never)")
+        .labelNames("name")
+        .callback(cb -> {
+          long nanos = elector == null ? -1 : elector.nanosSinceLastRenew();
+          if (nanos >= 0) {
+            cb.call(nanos / 1e9, leaseName);
+          }
+        })
+        .register(registry);
+    transitions = Counter.builder()
+        .name("leader_election_transitions_total")
+        .help("Leadership changes this replica observed (the holder changed to another identity)")
+        .labelNames("name")
+        .register(registry);
+    renewLatency = Histogram.builder()
+        .name("leader_election_renew_duration_seconds")
+        .help("Latency of the leader's renew requests")
+        .labelNames("name", "result")
+        .classicOnly()
+        .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+        .register(registry);
+    renewFailures = Counter.builder()
+        .name("leader_election_renew_failures_total")
+        .help("Renew attempts by the leader that failed")
+        .labelNames("name")
+        .register(registry);
+    apiErrors = Counter.builder()
+        .name("leader_election_api_errors_total")
+        .help("Failed Lease requests by verb and HTTP status (0 = no response)")
+        .labelNames("name", "verb", "code")
+        .register(registry);
+    transitions.labelValues(leaseName);
+    renewFailures.labelValues(leaseName);
+    JvmMetrics.builder().register(registry);
+  }
+
+  /** The elector whose state the gauges read. */
+  public void attach(LeaderElector elector) {
+    this.elector = elector;
+  }
+
+  @Override
+  public void renewAttempt(Duration latency, boolean success) {
+    renewLatency.labelValues(leaseName, success ? "success" : "failure")
+        .observe(latency.toNanos() / 1e9);
+    if (!success) {
+      renewFailures.labelValues(leaseName).inc();
+    }
+  }
+
+  @Override
+  public void apiError(LeaseLock.Verb verb, int code) {
+    apiErrors.labelValues(leaseName, verb.name().toLowerCase(Locale.ROOT), Integer.toString(code))
+        .inc();
+  }
+
+  @Override
+  public void transitionObserved() {
+    transitions.labelValues(leaseName).inc();
+  }
+
+  /** Writes everything in the Prometheus text format (version 0.0.4). */
+  void writeTo(OutputStream out) throws IOException {
+    PrometheusTextFormatWriter.create().write(out, registry.scrape());
+  }
+
+  static String contentType() {
+    return PrometheusTextFormatWriter.CONTENT_TYPE;
+  }
+}

@@ -1,0 +1,53 @@
+package io.github.leaderelection.work;
+
+import io.github.leaderelection.election.Leadership;
+import io.github.leaderelection.election.LeadershipListener;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The article's controller: while leading it logs {@code doing stuff...} every work interval, and it
+ * tells the story of the election in the article's words. Unlike the article's program, its work
+ * ends the moment leadership does, and losing leadership leaves it a candidate, not a crash loop.
+ */
+public final class ArticleController implements LeadershipListener {
+
+  private static final Logger log = LoggerFactory.getLogger(ArticleController.class);
+  /** How long a step-down waits for a running unit of work before it proceeds anyway. */
+  private static final Duration STOP_WAIT = Duration.ofSeconds(5);
+
+  private final String identity;
+  private final FencedLoop work;
+
+  public ArticleController(String identity, Duration workInterval) {
+    this.identity = identity;
+    this.work = new FencedLoop(workInterval, () -> log.info("doing stuff..."));
+  }
+
+  @Override
+  public void startedLeading(Leadership leadership) {
+    work.start(leadership);
+  }
+
+  @Override
+  public void stoppedLeading() {
+    try {
+      if (!work.awaitStopped(STOP_WAIT)) {
+        log.warn("leader work still running {} after losing leadership", STOP_WAIT);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    log.info("no longer the leader, staying inactive.");
+  }
+
+  @Override
+  public void newLeader(String holder) {
+    if (holder.equals(identity)) {
+      log.info("still the leader!");
+    } else {
+      log.info("new leader is {}", holder);
+    }
+  }
+}
