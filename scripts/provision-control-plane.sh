@@ -30,7 +30,12 @@ if [ "${1:-}" = "--print-version" ]; then
   exit 0
 fi
 
-if [ -x "$target/kube-apiserver" ] && [ -x "$target/etcd" ] && [ -x "$target/kubectl" ]; then
+present() { [ -x "$target/kube-apiserver" ] && [ -x "$target/etcd" ] && [ -x "$target/kubectl" ]; }
+if [ "${1:-}" = "--check" ]; then
+  present
+  exit
+fi
+if present; then
   echo "control plane: kube-apiserver $version, etcd $etcd_version and kubectl ready in $target"
   exit 0
 fi
@@ -40,7 +45,7 @@ if ! command -v go >/dev/null 2>&1; then
 control plane: kube-apiserver/etcd/kubectl $version are not in $target and Go is not installed.
 Provide them in one of these ways, then run the tests again:
   - install Go (1.26+) and run: scripts/provision-control-plane.sh   (builds them from Go modules)
-  - on a machine with internet access: make test KUBEAPITEST_OFFLINE=false   (kube-api-test downloads them)
+  - on a machine with internet access: make test   (without Go, kube-api-test downloads them)
   - or copy existing binaries (kube-apiserver, etcd, kubectl) into $target
 MSG
   exit 1

@@ -1,0 +1,68 @@
+package io.github.leaderelection.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.leaderelection.harness.ControlPlane;
+import io.github.leaderelection.harness.Replica;
+import io.github.leaderelection.harness.ReplicaSet;
+import io.github.leaderelection.harness.WorkLog;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionFactory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.TestInfo;
+
+/** Shared set-up of the integration tests: one control plane, a fresh namespace per test. */
+abstract class ReplicaTestSupport {
+
+  private static final AtomicInteger COUNTER = new AtomicInteger();
+
+  protected final ControlPlane controlPlane = ControlPlane.shared();
+  protected ReplicaSet replicas;
+
+  /** A namespace for this test, unique within the run. */
+  protected static String namespaceFor(TestInfo info) {
+    String base = info.getTestMethod().map(m -> m.getName()).orElse("test")
+        .replaceAll("([a-z])([A-Z])", "$1-$2").toLowerCase(Locale.ROOT)
+        .replaceAll("[^a-z0-9-]", "-");
+    if (base.length() > 40) {
+      base = base.substring(0, 40);
+    }
+    return base.replaceAll("-+$", "") + "-" + COUNTER.incrementAndGet();
+  }
+
+  protected ReplicaSet replicas(TestInfo info, List<String> args) {
+    replicas = ReplicaSet.of(controlPlane, namespaceFor(info), "my-lease", args);
+    return replicas;
+  }
+
+  protected static ConditionFactory await(Duration atMost) {
+    return Awaitility.await().atMost(atMost).pollInterval(Duration.ofMillis(50))
+        .pollDelay(Duration.ZERO);
+  }
+
+  /** Waits until exactly one live replica holds the Lease and says so; returns it. */
+  protected Replica awaitSingleLeader(Duration atMost) {
+    await(atMost).alias("exactly one leader\n" + "(logs are printed on failure)")
+        .until(() -> replicas.leader().filter(Replica::isAlive).isPresent()
+            && replicas.selfDeclaredLeaders().size() == 1
+            && replicas.selfDeclaredLeaders().get(0).identity().equals(replicas.holder()));
+    return replicas.leader().orElseThrow();
+  }
+
+  protected void assertNoOverlappingWork() {
+    assertThat(WorkLog.overlaps(replicas.replicas()))
+        .as("overlapping work between identities; logs:\n%s", replicas.logs())
+        .isEmpty();
+  }
+
+  @AfterEach
+  void stopReplicas() {
+    if (replicas != null) {
+      replicas.close();
+    }
+  }
+}
