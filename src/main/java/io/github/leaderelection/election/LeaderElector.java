@@ -105,9 +105,11 @@ public final class LeaderElector implements Runnable {
     if (config.watch()) {
       watch = LeaseWatch.start(lock, this::observedByWatch);
     }
-    log.info("attempting to acquire leader lease {}...", config.leaseKey());
+    log.atInfo().addKeyValue("event", "candidate")
+        .log("attempting to acquire leader lease {}...", config.leaseKey());
     try {
       while (!stopping) {
+        reportLeader(); // a watch may have shown a new holder without any attempt of ours
         Leadership current = leadership;
         if (current != null && !current.isValid()) {
           stepDown("failed to renew lease " + config.leaseKey() + " within "
@@ -313,6 +315,10 @@ public final class LeaderElector implements Runnable {
       before.renewed(result.writeSentNanos());
     } else if (won && leadership == null && !stopping) {
       startLeading(result.writeSentNanos());
+    } else if (result.outcome() == Outcome.CONFLICT) {
+      log.atInfo().addKeyValue("event", "conflict").log(
+          "lease {} was written by another replica first (409 Conflict); not acquired this round",
+          config.leaseKey());
     } else if (result.outcome() == Outcome.HELD_BY_OTHER && leadership != null) {
       stepDown("lease " + config.leaseKey() + " is held by " + observedHolder());
     }
@@ -492,7 +498,8 @@ public final class LeaderElector implements Runnable {
     terms++;
     Leadership l = new Leadership(ticker, config.renewDeadline(), terms, sentNanos);
     leadership = l;
-    log.info("successfully acquired lease {}", config.leaseKey());
+    log.atInfo().addKeyValue("event", "acquired")
+        .log("successfully acquired lease {}", config.leaseKey());
     listener.startedLeading(l);
   }
 
@@ -504,23 +511,27 @@ public final class LeaderElector implements Runnable {
     leadership = null;
     l.revoke();
     if (!stopping) {
-      log.info("{}", reason);
+      log.atInfo().addKeyValue("event", "lost").log("{}", reason);
     }
     listener.stoppedLeading();
     if (!stopping) {
       nextPollNanos = ticker.nanoTime();
-      log.info("attempting to acquire leader lease {}...", config.leaseKey());
+      log.atInfo().addKeyValue("event", "candidate")
+          .log("attempting to acquire leader lease {}...", config.leaseKey());
     }
   }
 
   private void shutdown() {
-    boolean wasLeading = leadership != null;
     stepDown("stopping");
     if (watch != null) {
       watch.close();
     }
     try {
-      if (wasLeading && config.releaseOnCancel()) {
+      // Release whenever our own last write left us the holder, including a lease won by an
+      // attempt that was in flight when the stop came (we never started leading, but we hold it).
+      Lease mine = lastWritten;
+      if (config.releaseOnCancel() && mine != null
+          && LeaderElectionRecord.fromSpec(mine.getSpec()).isHeldBy(config.identity())) {
         release();
       }
     } finally {
@@ -545,7 +556,7 @@ public final class LeaderElector implements Runnable {
     Future<Lease> request = io.submit(() -> lock.update(mine, released));
     try {
       request.get(RELEASE_TIMEOUT_SECONDS, TimeUnit.SECONDS);
-      log.info("released lease {}", config.leaseKey());
+      log.atInfo().addKeyValue("event", "released").log("released lease {}", config.leaseKey());
     } catch (ExecutionException e) {
       if (e.getCause() instanceof LeaseApiException api && api.isConflict()) {
         log.info("lease {} changed since our last renewal; not releasing it", config.leaseKey());

@@ -22,7 +22,8 @@ public final class ArticleController implements LeadershipListener {
 
   public ArticleController(String identity, Duration workInterval) {
     this.identity = identity;
-    this.work = new FencedLoop(workInterval, () -> log.info("doing stuff..."));
+    this.work = new FencedLoop(workInterval,
+        () -> log.atInfo().addKeyValue("event", "work").log("doing stuff..."));
   }
 
   @Override
@@ -39,15 +40,18 @@ public final class ArticleController implements LeadershipListener {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    log.info("no longer the leader, staying inactive.");
+    log.atInfo().addKeyValue("event", "stopped_leading")
+        .log("no longer the leader, staying inactive.");
   }
 
   @Override
   public void newLeader(String holder) {
     if (holder.equals(identity)) {
-      log.info("still the leader!");
+      log.atInfo().addKeyValue("event", "new_leader").addKeyValue("leader", holder)
+          .log("still the leader!");
     } else {
-      log.info("new leader is {}", holder);
+      log.atInfo().addKeyValue("event", "new_leader").addKeyValue("leader", holder)
+          .log("new leader is {}", holder);
     }
   }
 }

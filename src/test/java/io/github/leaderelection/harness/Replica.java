@@ -135,12 +135,14 @@ public final class Replica implements AutoCloseable {
     return s.toString();
   }
 
+  /** SIGTERM. Through the ProcessHandle: Process.destroy() would also close our end of its output. */
   public void terminate() {
-    process.destroy(); // SIGTERM
+    process.toHandle().destroy();
   }
 
+  /** SIGKILL. */
   public void kill() {
-    process.destroyForcibly(); // SIGKILL
+    process.toHandle().destroyForcibly();
   }
 
   public void freeze() {

@@ -32,8 +32,7 @@ class ElectionIT extends ReplicaTestSupport {
         .isTrue();
     for (Replica follower : replicas.replicas()) {
       if (follower != leader) {
-        await(Duration.ofSeconds(10)).alias(follower.log())
-            .until(() -> follower.logged("new leader is " + leader.identity()));
+        awaitThat(Duration.ofSeconds(10), follower.identity() + " follows", () -> follower.logged("new leader is " + leader.identity()));
         assertThat(follower.logged("doing stuff...")).isFalse();
       }
     }

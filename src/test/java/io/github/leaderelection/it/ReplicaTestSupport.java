@@ -9,9 +9,11 @@ import io.github.leaderelection.harness.WorkLog;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionFactory;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.TestInfo;
 
@@ -44,10 +46,23 @@ abstract class ReplicaTestSupport {
         .pollDelay(Duration.ZERO);
   }
 
+  /**
+   * Waits for {@code condition}; on timeout fails with {@code what} and every replica's log as it
+   * is at that moment.
+   */
+  protected void awaitThat(Duration atMost, String what, Callable<Boolean> condition) {
+    try {
+      await(atMost).until(condition);
+    } catch (ConditionTimeoutException e) {
+      throw new AssertionError("not within " + atMost + ": " + what + "\n"
+          + (replicas == null ? "" : replicas.logs()), e);
+    }
+  }
+
   /** Waits until exactly one live replica holds the Lease and says so; returns it. */
   protected Replica awaitSingleLeader(Duration atMost) {
-    await(atMost).alias("exactly one leader\n" + "(logs are printed on failure)")
-        .until(() -> replicas.leader().filter(Replica::isAlive).isPresent()
+    awaitThat(atMost, "exactly one leader",
+        () -> replicas.leader().filter(Replica::isAlive).isPresent()
             && replicas.selfDeclaredLeaders().size() == 1
             && replicas.selfDeclaredLeaders().get(0).identity().equals(replicas.holder()));
     return replicas.leader().orElseThrow();
