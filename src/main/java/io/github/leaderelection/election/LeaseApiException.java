@@ -14,11 +14,17 @@ public final class LeaseApiException extends RuntimeException {
 
   private final LeaseLock.Verb verb;
   private final int code;
+  private final String server;
 
-  public LeaseApiException(LeaseLock.Verb verb, KubernetesClientException cause) {
+  /**
+   * @param server the API server's URL, for messages about reaching it
+   */
+  public LeaseApiException(LeaseLock.Verb verb, KubernetesClientException cause, String server) {
     super(cause.getMessage(), cause);
     this.verb = verb;
-    this.code = cause.getCode();
+    // fabric8 reports "no response" as 0 or -1 depending on where the request failed.
+    this.code = Math.max(0, cause.getCode());
+    this.server = server;
   }
 
   public LeaseLock.Verb verb() {
@@ -64,8 +70,8 @@ public final class LeaseApiException extends RuntimeException {
           + " lease " + leaseKey + "; create the namespace or pass --lease-namespace";
       case 409 -> "conflict (409) on " + verbName + " of lease " + leaseKey
           + ": another replica wrote first";
-      case 0 -> "cannot reach the API server to " + verbName + " lease " + leaseKey + " ("
-          + rootMessage() + "); retrying with backoff";
+      case 0 -> "cannot reach the API server " + server + " to " + verbName + " lease "
+          + leaseKey + " (" + rootMessage() + "); is it running and reachable? retrying with backoff";
       default -> "API error " + code + " on " + verbName + " of lease " + leaseKey + ": "
           + rootMessage();
     };

@@ -75,11 +75,11 @@ public final class LeaseLock {
     return client.leases().inNamespace(namespace).withName(name);
   }
 
-  private static <T> T call(Verb verb, java.util.function.Supplier<T> request) {
+  private <T> T call(Verb verb, java.util.function.Supplier<T> request) {
     try {
       return request.get();
     } catch (KubernetesClientException e) {
-      throw new LeaseApiException(verb, e);
+      throw new LeaseApiException(verb, e, String.valueOf(client.getMasterUrl()));
     }
   }
 }
