@@ -249,7 +249,11 @@ public final class LeaderElector implements Runnable {
     synchronized (this) {
       observationsAtLastAttempt = observations;
     }
-    Future<Result> request = io.submit(() -> tryAcquireOrRenew(current != null));
+    // Decide from the watch's view only while it is live and did not just mislead us: after a
+    // conflict, read the Lease once, in case the watch silently fell behind.
+    boolean fromWatch = current == null && watch != null && watch.isLive()
+        && lastOutcome != Outcome.CONFLICT;
+    Future<Result> request = io.submit(() -> tryAcquireOrRenew(current != null, fromWatch));
     Result result;
     try {
       if (current != null) {
@@ -329,8 +333,9 @@ public final class LeaderElector implements Runnable {
    * client-go's tryAcquireOrRenew, run on the API thread.
    *
    * @param leading whether this replica was leading when the attempt started
+   * @param fromWatch decide from the watched Lease instead of reading it first
    */
-  private Result tryAcquireOrRenew(boolean leading) {
+  private Result tryAcquireOrRenew(boolean leading, boolean fromWatch) {
     String me = config.identity();
     int durationSeconds = (int) config.leaseDuration().toSeconds();
     Lease mine = lastWritten;
@@ -353,7 +358,7 @@ public final class LeaderElector implements Runnable {
     Lease current;
     LeaderElectionRecord old;
     long observedAt;
-    if (!leading && watch != null && watch.isLive()) {
+    if (fromWatch) {
       synchronized (this) {
         current = observedLease;
         old = observedRecord;
