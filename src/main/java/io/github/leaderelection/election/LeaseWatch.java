@@ -1,8 +1,10 @@
 package io.github.leaderelection.election;
 
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,12 +53,28 @@ final class LeaseWatch implements AutoCloseable {
     });
     // Keep retrying whatever happens (API server down, no list/watch permission): polling covers
     // the gap, and the watch comes back by itself once the cause is fixed.
+    AtomicBoolean warned = new AtomicBoolean();
     informer.exceptionHandler((started, t) -> {
-      log.debug("lease watch interrupted, retrying: {}", t.toString());
+      if (isForbidden(t) && warned.compareAndSet(false, true)) {
+        log.warn("cannot watch lease {}/{} (403): following by polling instead; grant list and"
+            + " watch on leases (see k8s/rbac.yaml) for instant takeovers", lock.namespace(),
+            lock.name());
+      } else {
+        log.debug("lease watch interrupted, retrying: {}", t.toString());
+      }
       return true;
     });
     informer.start();
     return new LeaseWatch(informer);
+  }
+
+  private static boolean isForbidden(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof KubernetesClientException k && k.getCode() == 403) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** True when the view is complete and current: initial list done and the watch connected. */
