@@ -505,6 +505,7 @@ public final class LeaderElector implements Runnable {
     leadership = l;
     log.atInfo().addKeyValue("event", "acquired")
         .log("successfully acquired lease {}", config.leaseKey());
+    reportLeader(); // the article's order: acquired, "still the leader!", then the work
     listener.startedLeading(l);
   }
 

@@ -73,8 +73,17 @@ public final class LeaseApiException extends RuntimeException {
       case 0 -> "cannot reach the API server " + server + " to " + verbName + " lease "
           + leaseKey + " (" + rootMessage() + "); is it running and reachable? retrying with backoff";
       default -> "API error " + code + " on " + verbName + " of lease " + leaseKey + ": "
-          + rootMessage();
+          + serverMessage();
     };
+  }
+
+  /** The API server's own explanation (Status.message) when it sent one; fabric8's text is longer. */
+  private String serverMessage() {
+    KubernetesClientException cause = (KubernetesClientException) getCause();
+    if (cause.getStatus() != null && cause.getStatus().getMessage() != null) {
+      return cause.getStatus().getMessage();
+    }
+    return rootMessage();
   }
 
   private String rootMessage() {

@@ -1,0 +1,125 @@
+package io.github.leaderelection.election;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.net.ConnectException;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Durations, the timing rules of ElectionConfig and the operator messages of LeaseApiException. */
+class ElectionRulesTest {
+
+  @ParameterizedTest(name = "{0} = {1} ms")
+  @CsvSource({"15s,15000", "500ms,500", "1m,60000", "1m30s,90000", "1.5s,1500", "2h,7200000",
+      "' 10s ',10000", "1h1m1s,3661000", "0s,0"})
+  void parsesGoDurations(String text, long millis) {
+    assertThat(Durations.parse(text)).isEqualTo(Duration.ofMillis(millis));
+  }
+
+  @ParameterizedTest(name = "''{0}''")
+  @ValueSource(strings = {"", " ", "15", "15x", "abc", "s", "-1s", "1m30", "15 s", "1s2", "ms"})
+  void rejectsWhatIsNotADuration(String text) {
+    assertThatThrownBy(() -> Durations.parse(text))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("is not a duration (use e.g. 15s, 500ms, 1m)");
+  }
+
+  @Test
+  void rejectsNull() {
+    assertThatThrownBy(() -> Durations.parse(null)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @ParameterizedTest(name = "{0} ms -> {1}")
+  @CsvSource({"15000,15s", "500,500ms", "60000,1m", "2400,2.4s", "1500,1.5s", "90000,90s", "0,0s"})
+  void formatsForMessages(long millis, String text) {
+    assertThat(Durations.format(Duration.ofMillis(millis))).isEqualTo(text);
+  }
+
+  @Test
+  void timingRulesOfClientGo() {
+    assertThat(ElectionConfig.timingProblem(secs(15), secs(10), secs(2))).isNull();
+    assertThat(ElectionConfig.timingProblem(secs(15), secs(20), secs(2)))
+        .isEqualTo("--lease-duration (15s) must be greater than --renew-deadline (20s)");
+    assertThat(ElectionConfig.timingProblem(secs(15), secs(15), secs(2)))
+        .isEqualTo("--lease-duration (15s) must be greater than --renew-deadline (15s)");
+    assertThat(ElectionConfig.timingProblem(secs(15), Duration.ofMillis(2400), secs(2)))
+        .isEqualTo("--renew-deadline (2.4s) must be greater than 1.2 x --retry-period (2.4s)");
+    assertThat(ElectionConfig.timingProblem(secs(15), Duration.ofMillis(2401), secs(2))).isNull();
+    assertThat(ElectionConfig.timingProblem(secs(15), secs(10), Duration.ZERO))
+        .isEqualTo("--retry-period must be greater than 0 (got 0s)");
+    assertThat(ElectionConfig.timingProblem(secs(15), secs(10), Duration.ofSeconds(-1)))
+        .startsWith("--retry-period must be greater than 0");
+  }
+
+  @Test
+  void configEnforcesTheRulesForEveryCaller() {
+    assertThatThrownBy(() -> new ElectionConfig("ns", "l", "me", secs(10), secs(10), secs(2), true, false))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--renew-deadline");
+    assertThatThrownBy(() -> new ElectionConfig("ns", "l", " ", secs(15), secs(10), secs(2), true, false))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("identity must not be empty");
+    assertThat(new ElectionConfig("ns", "l", "me", secs(15), secs(10), secs(2), true, false).leaseKey())
+        .isEqualTo("ns/l");
+  }
+
+  private static Duration secs(long s) {
+    return Duration.ofSeconds(s);
+  }
+
+  private static LeaseApiException api(LeaseLock.Verb verb, int code) {
+    return new LeaseApiException(verb, new KubernetesClientException("Failure executing: something"
+        + "\nsecond line", code, null), "https://10.96.0.1:443/");
+  }
+
+  @Test
+  void explainsForbiddenWithTheVerbAndTheRbacManifest() {
+    assertThat(api(LeaseLock.Verb.UPDATE, 403).explain("prod/my-lease")).isEqualTo(
+        "forbidden (403): missing permission to update leases.coordination.k8s.io in namespace prod;"
+            + " apply k8s/rbac.yaml (Role leaderelection-role grants get, create, update on leases)"
+            + " and bind it to this pod's ServiceAccount");
+  }
+
+  @Test
+  void explainsUnauthorized() {
+    assertThat(api(LeaseLock.Verb.GET, 401).explain("prod/my-lease")).isEqualTo(
+        "unauthorized (401) to get lease prod/my-lease: the credentials were rejected;"
+            + " check the ServiceAccount token or --kubeconfig");
+  }
+
+  @Test
+  void explainsAMissingNamespace() {
+    assertThat(api(LeaseLock.Verb.CREATE, 404).explain("prod/my-lease")).isEqualTo(
+        "namespace prod not found (404) when trying to create lease prod/my-lease;"
+            + " create the namespace or pass --lease-namespace");
+  }
+
+  @Test
+  void explainsAConflictAsALostRace() {
+    LeaseApiException e = api(LeaseLock.Verb.UPDATE, 409);
+    assertThat(e.isConflict()).isTrue();
+    assertThat(e.explain("prod/my-lease")).contains("another replica wrote first");
+  }
+
+  /** fabric8 reports a failure without any response as -1 (or 0): "cannot reach", never "API error -1". */
+  @Test
+  void explainsNoResponseAsUnreachable() {
+    LeaseApiException e = new LeaseApiException(LeaseLock.Verb.GET,
+        new KubernetesClientException("Failure executing", new ConnectException("Connection refused")),
+        "https://10.96.0.1:443/");
+    assertThat(e.isUnreachable()).isTrue();
+    assertThat(e.code()).isZero();
+    assertThat(e.explain("prod/my-lease")).isEqualTo("cannot reach the API server"
+        + " https://10.96.0.1:443/ to get lease prod/my-lease (ConnectException: Connection refused);"
+        + " is it running and reachable? retrying with backoff");
+  }
+
+  @Test
+  void otherErrorsKeepOnlyTheFirstLineOfTheCause() {
+    String line = api(LeaseLock.Verb.GET, 500).explain("prod/my-lease");
+    assertThat(line).startsWith("API error 500 on get of lease prod/my-lease: ").doesNotContain("\n");
+  }
+}

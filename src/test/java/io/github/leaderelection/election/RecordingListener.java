@@ -1,0 +1,36 @@
+package io.github.leaderelection.election;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** Remembers what the elector told it, and when (System.nanoTime). */
+public class RecordingListener implements LeadershipListener {
+
+  public final AtomicInteger started = new AtomicInteger();
+  public final AtomicInteger stopped = new AtomicInteger();
+  public final List<String> leaders = new CopyOnWriteArrayList<>();
+  public volatile Leadership leadership;
+  public volatile long stoppedAtNanos;
+  /** Revoked already when stoppedLeading was called? (It must be.) */
+  public volatile boolean revokedBeforeStopped;
+
+  @Override
+  public void startedLeading(Leadership l) {
+    leadership = l;
+    started.incrementAndGet();
+  }
+
+  @Override
+  public void stoppedLeading() {
+    Leadership l = leadership;
+    revokedBeforeStopped = l != null && l.isRevoked() && !l.isValid();
+    stoppedAtNanos = System.nanoTime();
+    stopped.incrementAndGet();
+  }
+
+  @Override
+  public void newLeader(String identity) {
+    leaders.add(identity);
+  }
+}
