@@ -128,6 +128,20 @@ public final class Replica implements AutoCloseable {
     return lines.stream().filter(l -> matches.test(l.text())).count();
   }
 
+  /** True if its log says it leads: acquired the lease and has not stepped down since. */
+  public boolean believesLeading() {
+    boolean leading = false;
+    for (String line : texts()) {
+      String msg = WorkLog.message(line);
+      if (msg.startsWith("successfully acquired lease")) {
+        leading = true;
+      } else if (msg.startsWith("no longer the leader")) {
+        leading = false;
+      }
+    }
+    return leading;
+  }
+
   /** Whole log, for assertion messages. */
   public String log() {
     StringBuilder s = new StringBuilder();

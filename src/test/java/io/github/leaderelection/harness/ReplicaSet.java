@@ -188,20 +188,7 @@ public final class ReplicaSet implements AutoCloseable {
 
   /** Replicas whose log says they lead right now (acquired and not stepped down since). */
   public List<Replica> selfDeclaredLeaders() {
-    return alive().stream().filter(ReplicaSet::believesLeading).toList();
-  }
-
-  static boolean believesLeading(Replica replica) {
-    boolean leading = false;
-    for (String line : replica.texts()) {
-      String msg = WorkLog.message(line);
-      if (msg.startsWith("successfully acquired lease")) {
-        leading = true;
-      } else if (msg.startsWith("no longer the leader")) {
-        leading = false;
-      }
-    }
-    return leading;
+    return alive().stream().filter(Replica::believesLeading).toList();
   }
 
   public <T> T withAdmin(Function<KubernetesClient, T> action) {
