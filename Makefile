@@ -36,6 +36,9 @@ image: ## Build the image $(IMAGE) into the local Docker daemon with Jib
 image-tar: ## Build the image as a tarball, offline (target/leaderelection-image.tar)
 	scripts/build-image-tar.sh
 
+base-image: ## Assemble the offline base image (jlink JRE + Debian libs, target/base-image/base.tar)
+	scripts/build-base-image.sh
+
 demo: ## See leader election in action, no cluster needed (DEMO_ARGS="--rounds 2 ...")
 	scripts/demo.sh $(DEMO_ARGS)
 

@@ -64,15 +64,18 @@ class ObservabilityIT extends ReplicaTestSupport {
     Replica leader = awaitSingleLeader(Duration.ofSeconds(30));
     Replica follower = replicas.replicas().stream().filter(r -> r != leader).findFirst()
         .orElseThrow();
-    assertThat(status(leader, "/healthz")).isEqualTo(200);
-    assertThat(status(follower, "/healthz")).isEqualTo(200);
+    awaitThat(Duration.ofSeconds(15), "/healthz 200 on " + leader.identity(),
+        () -> status(leader, "/healthz") == 200);
+    awaitThat(Duration.ofSeconds(15), "/healthz 200 on " + follower.identity(),
+        () -> status(follower, "/healthz") == 200);
 
     controlPlane.stopApiServer();
     try {
       // lease 4 s + grace 1 s without a renew: the watchdog fires on the (ex-)leader only.
       awaitThat(Duration.ofSeconds(20), "/healthz 500 on the cut-off leader",
           () -> status(leader, "/healthz") == 500);
-      assertThat(status(follower, "/healthz")).isEqualTo(200);
+      awaitThat(Duration.ofSeconds(15), "/healthz 200 on " + follower.identity(),
+        () -> status(follower, "/healthz") == 200);
       assertThat(body(leader, "/healthz")).contains("leader election watchdog");
     } finally {
       controlPlane.startApiServer();
@@ -91,7 +94,8 @@ class ObservabilityIT extends ReplicaTestSupport {
       replica = replicas.start("replica-0");
       awaitThat(Duration.ofSeconds(30), "/readyz answers 503 before the first round",
           () -> status(replica, "/readyz") == 503);
-      assertThat(status(replica, "/healthz")).isEqualTo(200);
+      awaitThat(Duration.ofSeconds(15), "/healthz 200 on " + replica.identity(),
+        () -> status(replica, "/healthz") == 200);
     } finally {
       controlPlane.startApiServer();
     }

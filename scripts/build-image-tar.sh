@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `make image-tar`: builds the container image with Jib as a tarball,
+# target/leaderelection-image.tar (`docker save` layout: docker load, kind load image-archive).
+#
+# BASE=offline (default)  no registry needed: the base image is assembled locally by
+#                         scripts/build-base-image.sh (jlink'ed JRE 17, glibc from Debian packages,
+#                         user 65532, no shell; cached in target/base-image/base.tar) and given to
+#                         Jib as tar://. This is what CI and the image integration test (ImageIT) use.
+# BASE=registry           the production base from pom.xml (gcr.io/distroless/java17-debian12:nonroot),
+#                         pulled from its registry: needs network access to it.
+#
+# Extra arguments go to Maven, e.g. scripts/build-image-tar.sh -Djib.to.image=leaderelection:dev
+# Environment: MVN (default "mvn -B").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+base=${BASE:-offline}
+started=$SECONDS
+jib_args=()
+case $base in
+  offline)
+    base_tar=$(scripts/build-base-image.sh --print-path)
+    jib_args+=("-Djib.base.image=tar://$base_tar")
+    ;;
+  registry) ;;
+  *) echo "build-image-tar: BASE must be offline or registry, not $base" >&2; exit 2 ;;
+esac
+
+out=target/leaderelection-image.tar
+rm -f "$out"
+echo "build-image-tar: jib:buildTar (base: $base)"
+# maven.test.skip: the image needs neither the tests nor their compilation.
+# shellcheck disable=SC2086 # MVN is a command line
+${MVN:-mvn -B} -q package jib:buildTar -Dmaven.test.skip=true "${jib_args[@]}" "$@"
+[ -f "$out" ] || { echo "build-image-tar: Jib did not write $out" >&2; exit 1; }
+
+# Size: what a registry stores and a node pulls (compressed layers + config), and unpacked.
+python3 - "$out" <<'EOF'
+import gzip, json, sys, tarfile
+with tarfile.open(sys.argv[1]) as tar:
+    manifest = json.load(tar.extractfile("manifest.json"))[0]
+    config = json.load(tar.extractfile(manifest["Config"]))
+    pulled = tar.getmember(manifest["Config"]).size
+    unpacked = 0
+    for name in manifest["Layers"]:
+        pulled += tar.getmember(name).size
+        with gzip.open(tar.extractfile(name)) as layer:
+            while chunk := layer.read(1 << 20):
+                unpacked += len(chunk)
+print(f"build-image-tar: {', '.join(manifest.get('RepoTags') or ['(untagged)'])}:"
+      f" {len(manifest['Layers'])} layers, {pulled / 1e6:.1f} MB compressed,"
+      f" {unpacked / 1e6:.1f} MB unpacked; user {config['config'].get('User')};"
+      f" entrypoint {' '.join(config['config'].get('Entrypoint') or [])}")
+EOF
+echo "build-image-tar: $(pwd)/$out ($(du -h "$out" | cut -f1)) in $((SECONDS - started))s"
