@@ -5,7 +5,6 @@ import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -91,11 +90,7 @@ public final class LeaderElector implements Runnable {
     this.metrics = metrics;
     this.ticker = ticker;
     this.failures = new FailureLog(ticker);
-    this.io = Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "lease-api");
-      t.setDaemon(true);
-      return t;
-    });
+    this.io = DaemonExecutors.single("lease-api");
   }
 
   /** Runs the election on the calling thread until {@link #stop()}; releases the Lease on the way out. */

@@ -2,6 +2,7 @@ package io.github.leaderelection.health;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.github.leaderelection.election.DaemonExecutors;
 import io.github.leaderelection.election.LeaderElector;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -10,7 +11,6 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.concurrent.Executors;
 
 /**
  * {@code /healthz} (liveness), {@code /readyz} (readiness) and {@code /metrics} on one port, served
@@ -51,11 +51,7 @@ public final class HealthServer implements AutoCloseable {
       metrics.writeTo(body);
       reply(exchange, 200, body.toByteArray(), PrometheusMetrics.contentType());
     });
-    server.setExecutor(Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "health-http");
-      t.setDaemon(true);
-      return t;
-    }));
+    server.setExecutor(DaemonExecutors.single("health-http"));
     server.start();
     return new HealthServer(server);
   }

@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.github.leaderelection.election.DaemonExecutors;
 import io.github.leaderelection.election.ElectionConfig;
 import io.github.leaderelection.election.LeaderElector;
 import io.github.leaderelection.election.Leadership;
@@ -15,7 +16,6 @@ import java.time.format.DateTimeFormatter;
 import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,11 +36,7 @@ public final class LeaseEvents implements LeadershipListener, AutoCloseable {
 
   private final KubernetesClient client;
   private final ElectionConfig config;
-  private final ExecutorService sender = Executors.newSingleThreadExecutor(r -> {
-    Thread t = new Thread(r, "lease-events");
-    t.setDaemon(true);
-    return t;
-  });
+  private final ExecutorService sender = DaemonExecutors.single("lease-events");
   private volatile LeaderElector elector;
   private volatile boolean warned;
 

@@ -4,10 +4,10 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.github.leaderelection.election.DaemonExecutors;
 import io.github.leaderelection.election.Leadership;
 import io.github.leaderelection.election.LeadershipListener;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,11 +23,7 @@ public final class PodLabeler implements LeadershipListener {
   private final KubernetesClient client;
   private final String namespace;
   private final String pod;
-  private final ExecutorService sender = Executors.newSingleThreadExecutor(r -> {
-    Thread t = new Thread(r, "pod-label");
-    t.setDaemon(true);
-    return t;
-  });
+  private final ExecutorService sender = DaemonExecutors.single("pod-label");
 
   public PodLabeler(KubernetesClient client, String namespace, String pod) {
     this.client = client;
