@@ -57,6 +57,15 @@ public final class App {
       events.attach(elector);
       metrics.attach(elector);
 
+      onTermination(elector);
+      log.info("starting as {} (lease {}, duration {}, renew deadline {}, retry period {}, {})",
+          election.identity(), election.leaseKey(), election.leaseDuration().toMillis() + "ms",
+          election.renewDeadline().toMillis() + "ms", election.retryPeriod().toMillis() + "ms",
+          election.watch() ? "watching" : "polling");
+      // The election starts first; the endpoints and the JVM metrics (a few hundred classes of
+      // JMX) follow while its first request is on the wire, off the start-up path.
+      Thread electorThread = new Thread(elector, "elector");
+      electorThread.start();
       HealthServer health = null;
       if (settings.healthPort() > 0) {
         try {
@@ -66,15 +75,13 @@ public final class App {
           log.error("cannot serve /healthz, /readyz and /metrics on port {}: {};"
               + " choose another --health-port (0 disables)", settings.healthPort(),
               e.getCause().getMessage());
+          elector.stop();
+          electorThread.join();
           return 1;
         }
       }
-      onTermination(elector);
-      log.info("starting as {} (lease {}, duration {}, renew deadline {}, retry period {}, {})",
-          election.identity(), election.leaseKey(), election.leaseDuration().toMillis() + "ms",
-          election.renewDeadline().toMillis() + "ms", election.retryPeriod().toMillis() + "ms",
-          election.watch() ? "watching" : "polling");
-      elector.run();
+      metrics.registerJvmMetrics();
+      electorThread.join();
       events.close();
       if (health != null) {
         health.close();

@@ -71,6 +71,10 @@ public final class PrometheusMetrics implements ElectionMetrics {
         .register(registry);
     transitions.labelValues(leaseName);
     renewFailures.labelValues(leaseName);
+  }
+
+  /** Adds the JVM's own metrics (memory, GC, threads, CPU); separate because it is slow to load. */
+  public void registerJvmMetrics() {
     JvmMetrics.builder().register(registry);
   }
 

@@ -1,0 +1,438 @@
+package io.github.leaderelection.bench;
+
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
+import io.github.leaderelection.harness.ControlPlane;
+import io.github.leaderelection.harness.Replica;
+import io.github.leaderelection.harness.ReplicaSet;
+import io.github.leaderelection.harness.WorkLog;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Predicate;
+
+/**
+ * One elector under test ("this" or "baseline"): its own namespace and Lease on the shared control
+ * plane, 3 replicas, and every figure measured for it.
+ */
+final class Arm implements AutoCloseable {
+
+  static final int REPLICAS = 3;
+
+  /** A process start: the wall-clock time just before the spawn. */
+  record Start(Replica replica, Instant spawnedAt, boolean alone) {
+  }
+
+  /** One change of the Lease as the benchmark's own watch delivered it. */
+  record Renewal(Instant deliveredAt, String holder, Instant renewTime) {
+  }
+
+  /** A log line found: which replica, its klog timestamp. */
+  record Found(Replica replica, Instant at) {
+  }
+
+  final String name;
+  final Bench.Options options;
+  private final KubernetesClient admin;
+  private final ReplicaSet set;
+  private final Random random;
+  private int nextId;
+
+  final List<Start> starts = new CopyOnWriteArrayList<>();
+  final List<Double> handoverMs = new CopyOnWriteArrayList<>();
+  final List<Double> fromKillMs = new CopyOnWriteArrayList<>();
+  final List<Double> fromRenewMs = new CopyOnWriteArrayList<>();
+  final List<Double> fromRenewRecordMs = new CopyOnWriteArrayList<>();
+  final List<Double> rssMiB = new CopyOnWriteArrayList<>();
+  final List<String> problems = new CopyOnWriteArrayList<>();
+  final List<Renewal> renewals = new CopyOnWriteArrayList<>();
+  Map<String, Double> requestsPerMinByVerb = new LinkedHashMap<>();
+  Map<String, Double> rawRequestsPerMinByVerb = new LinkedHashMap<>();
+  Map<String, Double> startupRequestsByVerb = new LinkedHashMap<>();
+  double steadyWindowSeconds;
+  int overlaps = -1;
+  private volatile Watch watch;
+  private volatile boolean closed;
+
+  Arm(String name, ControlPlane controlPlane, KubernetesClient admin, ReplicaSet.Launcher launcher,
+      Bench.Options options, long seed) {
+    this.name = name;
+    this.options = options;
+    this.admin = admin;
+    this.random = new Random(seed);
+    this.set = ReplicaSet.of(controlPlane, "bench-" + name, "bench-lease", List.of(
+        "--lease-duration=" + options.leaseDuration().toMillis() + "ms",
+        "--renew-deadline=" + options.renewDeadline().toMillis() + "ms",
+        "--retry-period=" + options.retryPeriod().toMillis() + "ms",
+        "--work-interval=" + options.workInterval().toMillis() + "ms"),
+        launcher, controlPlane.kubeconfig());
+  }
+
+  String namespace() {
+    return set.namespace();
+  }
+
+  List<Replica> replicas() {
+    return set.replicas();
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Steady state: API load, memory, start-up requests
+
+  /**
+   * Starts 3 replicas, waits for a steady election, then counts Lease requests at the API server
+   * over {@code window} with nothing else touching this arm's Lease, samples every replica's RSS at
+   * the end, and stops the replicas again (SIGTERM) so the next arm's window is not polluted.
+   */
+  void steady(Duration window, Map<String, Double> backgroundPerMin) throws InterruptedException {
+    say("steady state: starting %d replicas", REPLICAS);
+    Map<String, Double> beforeStart = Bench.leaseRequests(admin);
+    for (int i = 0; i < REPLICAS; i++) {
+      startReplica(false);
+    }
+    Replica leader = awaitSteady(Duration.ofSeconds(90));
+    startupRequestsByVerb = Bench.minus(Bench.leaseRequests(admin), beforeStart);
+    say("steady: %s leads; lease requests from start to steady %s", leader.identity(),
+        startupRequestsByVerb);
+    Thread.sleep(options.retryPeriod().multipliedBy(3).toMillis()); // let start-up traffic end
+    Map<String, Double> m0 = Bench.leaseRequests(admin);
+    long n0 = System.nanoTime();
+    Thread.sleep(window.toMillis());
+    for (Replica r : set.alive()) {
+      rssMiB.add(rssMiB(r.pid()));
+    }
+    Map<String, Double> m1 = Bench.leaseRequests(admin);
+    long n1 = System.nanoTime();
+    steadyWindowSeconds = (n1 - n0) / 1e9;
+    Map<String, Double> delta = Bench.minus(m1, m0);
+    delta.forEach((verb, n) -> rawRequestsPerMinByVerb.put(verb, n * 60.0 / steadyWindowSeconds));
+    rawRequestsPerMinByVerb.forEach((verb, perMin) -> {
+      double net = perMin - backgroundPerMin.getOrDefault(verb, 0.0);
+      if (net > 0.05) {
+        requestsPerMinByVerb.put(verb, net);
+      }
+    });
+    say("steady: %.1f lease requests/min net of background (%s per min) over %.0f s %s;"
+        + " RSS MiB %s", requestsPerMinByVerb.values().stream().mapToDouble(Double::doubleValue)
+        .sum(), requestsPerMinByVerb, steadyWindowSeconds, delta, rssMiB);
+    if (set.selfDeclaredLeaders().size() != 1 || set.alive().size() != REPLICAS) {
+      problems.add("steady window: the election was not steady throughout");
+    }
+    stopAll();
+  }
+
+  private void stopAll() throws InterruptedException {
+    List<Replica> alive = set.alive();
+    alive.forEach(Replica::terminate);
+    for (Replica r : alive) {
+      try {
+        r.awaitExit(Duration.ofSeconds(30));
+      } catch (IllegalStateException e) {
+        problems.add(r.identity() + " did not exit on SIGTERM within 30 s");
+        r.close();
+      }
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Failover rounds
+
+  /** {@code rounds} graceful handovers and {@code rounds} crash failovers, interleaved. */
+  void rounds(int rounds) throws InterruptedException {
+    startWatch();
+    while (set.alive().size() < REPLICAS) {
+      startReplica(false);
+    }
+    for (int i = 1; i <= rounds; i++) {
+      try {
+        handover(i, rounds);
+      } catch (RuntimeException e) {
+        problems.add("handover round " + i + ": " + e.getMessage());
+        say("handover %d/%d FAILED: %s", i, rounds, e.getMessage());
+        recover();
+      }
+      try {
+        crash(i, rounds);
+      } catch (RuntimeException e) {
+        problems.add("crash round " + i + ": " + e.getMessage());
+        say("crash %d/%d FAILED: %s", i, rounds, e.getMessage());
+        recover();
+      }
+    }
+    awaitSteady(Duration.ofSeconds(60));
+    overlaps = WorkLog.overlaps(set.replicas()).size();
+    if (overlaps > 0) {
+      problems.add(overlaps + " overlapping work terms: " + WorkLog.overlaps(set.replicas()));
+    }
+  }
+
+  private void handover(int round, int rounds) throws InterruptedException {
+    Replica leader = awaitSteady(Duration.ofSeconds(60));
+    randomPhase();
+    Instant t0 = Instant.now();
+    leader.terminate();
+    Found next = awaitLine(leader, m -> m.equals("doing stuff..."), t0, Duration.ofSeconds(30));
+    double ms = millis(t0, next.at());
+    handoverMs.add(ms);
+    say("handover %d/%d: %s -> %s, first work %.0f ms after SIGTERM", round, rounds,
+        leader.identity(), next.replica().identity(), ms);
+    int code = leader.awaitExit(Duration.ofSeconds(30));
+    if (code != 0) {
+      problems.add("handover round " + round + ": " + leader.identity() + " exited " + code);
+    }
+    if (!leader.logged("released lease")) {
+      problems.add("handover round " + round + ": " + leader.identity() + " did not log a release");
+    }
+    startReplica();
+  }
+
+  private void crash(int round, int rounds) throws InterruptedException {
+    Replica leader = awaitSteady(Duration.ofSeconds(60));
+    randomPhase();
+    Instant t0 = Instant.now();
+    leader.kill();
+    Found next = awaitLine(leader, m -> m.startsWith("successfully acquired lease"), t0,
+        options.leaseDuration().plusSeconds(30));
+    double fromKill = millis(t0, next.at());
+    fromKillMs.add(fromKill);
+    // The dead leader's last successful write: the last change to the Lease naming it holder that
+    // our watch delivered before the new leader's acquisition (a renewal in flight at the kill may
+    // still have been committed, and then it counts).
+    Renewal last = null;
+    for (Renewal r : renewals) {
+      if (r.holder().equals(leader.identity()) && r.deliveredAt().isBefore(next.at())) {
+        last = r;
+      }
+    }
+    if (last == null) {
+      problems.add("crash round " + round + ": no renewal of " + leader.identity() + " seen");
+      say("crash %d/%d: %s -> %s, %.0f ms after SIGKILL (no renewal seen)", round, rounds,
+          leader.identity(), next.replica().identity(), fromKill);
+    } else {
+      double fromRenew = millis(last.deliveredAt(), next.at());
+      fromRenewMs.add(fromRenew);
+      if (last.renewTime() != null) {
+        fromRenewRecordMs.add(millis(last.renewTime(), next.at()));
+      }
+      say("crash %d/%d: %s -> %s, acquired %.0f ms after SIGKILL, %.0f ms after its last"
+          + " renewTime (%.0f ms after our watch saw it)", round, rounds, leader.identity(),
+          next.replica().identity(), fromKill, last.renewTime() == null ? Double.NaN
+              : millis(last.renewTime(), next.at()), fromRenew);
+    }
+    leader.awaitExit(Duration.ofSeconds(10));
+    startReplica();
+  }
+
+  /** After a failed round: kill what is stuck, refill to 3 replicas, wait for a leader. */
+  private void recover() throws InterruptedException {
+    while (set.alive().size() < REPLICAS) {
+      startReplica();
+    }
+    try {
+      awaitSteady(Duration.ofSeconds(90));
+    } catch (RuntimeException e) {
+      problems.add("recovery: " + e.getMessage() + "; restarting all replicas");
+      set.alive().forEach(Replica::close);
+      for (int i = 0; i < REPLICAS; i++) {
+        startReplica(false);
+      }
+      awaitSteady(Duration.ofSeconds(120));
+    }
+  }
+
+  /** Kill/terminate at a random point of the renewal cycle, not in step with it. */
+  private void randomPhase() throws InterruptedException {
+    Thread.sleep(500 + random.nextInt((int) Math.max(1, options.retryPeriod().toMillis())));
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Observation helpers
+
+  Replica startReplica() {
+    return startReplica(true);
+  }
+
+  /** {@code alone}: no other replica of ours is starting at the same time. */
+  Replica startReplica(boolean alone) {
+    String identity = name + "-" + nextId++;
+    Instant spawned = Instant.now();
+    Replica replica = set.start(identity);
+    starts.add(new Start(replica, spawned, alone));
+    return replica;
+  }
+
+  /**
+   * Waits for 3 live replicas, exactly one of which says it leads and has worked, while the other
+   * two have reported it as the new leader. Judged from the logs alone: no API request of ours.
+   */
+  Replica awaitSteady(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      List<Replica> alive = set.alive();
+      List<Replica> leaders = set.selfDeclaredLeaders();
+      if (alive.size() == REPLICAS && leaders.size() == 1) {
+        Replica leader = leaders.get(0);
+        boolean followed = alive.stream().filter(r -> r != leader)
+            .allMatch(r -> leader.identity().equals(lastReportedLeader(r)));
+        if (followed && leader.logged("doing stuff...")) {
+          return leader;
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("no steady election within " + timeout.toSeconds()
+            + " s (alive " + alive.size() + ", self-declared leaders "
+            + leaders.stream().map(Replica::identity).toList() + ")");
+      }
+      Thread.sleep(50);
+    }
+  }
+
+  private static String lastReportedLeader(Replica replica) {
+    String leader = null;
+    for (String line : replica.texts()) {
+      String msg = WorkLog.message(line);
+      if (msg.startsWith("new leader is ")) {
+        leader = msg.substring("new leader is ".length()).trim();
+      }
+    }
+    return leader;
+  }
+
+  /** The first line of another replica matching {@code message}, timestamped at or after {@code t0}. */
+  private Found awaitLine(Replica except, Predicate<String> message, Instant t0, Duration timeout)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      Found best = null;
+      for (Replica r : set.replicas()) {
+        if (r == except) {
+          continue;
+        }
+        for (String line : r.texts()) {
+          Instant at = WorkLog.timestamp(line);
+          if (at != null && !at.isBefore(t0) && message.test(WorkLog.message(line))) {
+            if (best == null || at.isBefore(best.at())) {
+              best = new Found(r, at);
+            }
+            break;
+          }
+        }
+      }
+      if (best != null) {
+        return best;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("no new leader within " + timeout.toSeconds() + " s after "
+            + except.identity() + " was stopped");
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  private void startWatch() {
+    if (closed) {
+      return;
+    }
+    watch = admin.leases().inNamespace(set.namespace()).withName(set.leaseName())
+        .watch(new Watcher<Lease>() {
+          @Override
+          public void eventReceived(Action action, Lease lease) {
+            Instant now = Instant.now();
+            if (lease == null || lease.getSpec() == null) {
+              return;
+            }
+            String holder = lease.getSpec().getHolderIdentity();
+            renewals.add(new Renewal(now, holder == null ? "" : holder,
+                lease.getSpec().getRenewTime() == null ? null
+                    : lease.getSpec().getRenewTime().toInstant()));
+          }
+
+          @Override
+          public void onClose(WatcherException cause) {
+            // fabric8 reconnects by itself; a 410 Gone ends the watch: start a new one.
+            if (!closed) {
+              problems.add("benchmark's lease watch closed (" + cause.getMessage() + "); restarted");
+              startWatch();
+            }
+          }
+        });
+  }
+
+  static double rssMiB(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+        if (line.startsWith("VmRSS:")) {
+          String[] parts = line.trim().split("\\s+");
+          return Long.parseLong(parts[1]) / 1024.0; // kB
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // gone
+    }
+    return Double.NaN;
+  }
+
+  /** Milliseconds from spawn to the "attempting to acquire leader lease" line, per start. */
+  List<Double> startupMs() {
+    return startupMs(false);
+  }
+
+  /** Start-up times; {@code aloneOnly}: only replicas that started on their own. */
+  List<Double> startupMs(boolean aloneOnly) {
+    List<Double> out = new ArrayList<>();
+    for (Start s : starts) {
+      if (aloneOnly && !s.alone()) {
+        continue;
+      }
+      for (String line : s.replica().texts()) {
+        if (WorkLog.message(line).startsWith("attempting to acquire leader lease")) {
+          Instant at = WorkLog.timestamp(line);
+          if (at != null) {
+            out.add(millis(s.spawnedAt(), at));
+          }
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  static double millis(Instant from, Instant to) {
+    return Duration.between(from, to).toNanos() / 1e6;
+  }
+
+  void say(String format, Object... args) {
+    System.out.printf("%6.1fs [%-8s] %s%n", (System.nanoTime() - Bench.T0) / 1e9, name,
+        String.format(format, args));
+    System.out.flush();
+  }
+
+  /** Every replica's log, one file each, for looking into a run. */
+  void dumpLogs(Path dir) throws IOException {
+    Path mine = Files.createDirectories(dir.resolve(name));
+    for (Replica r : set.replicas()) {
+      Files.write(mine.resolve(r.identity() + ".log"), r.texts());
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    Watch w = watch;
+    if (w != null) {
+      w.close();
+    }
+    set.close();
+  }
+}
