@@ -24,4 +24,5 @@ fi
 version=$(scripts/provision-control-plane.sh --print-version)
 # The image tarball for ImageIT, built offline (Jib on a locally assembled base, cached in target/).
 scripts/build-image-tar.sh
-exec ${MVN:-mvn -B} verify -Dkubeapitest.offline="$mode" -Dkubeapitest.version="$version" "$@"
+exec ${MVN:-mvn -B} verify -Dkubeapitest.offline="$mode" -Dkubeapitest.version="$version" \
+  -Dkubeapitest.dir="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}" "$@"
