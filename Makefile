@@ -16,7 +16,7 @@ BENCH_ARGS ?=
         failover e2e undeploy kind-down demo bench control-plane clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## Build the runnable jar target/leaderelection.jar (no tests)
 	$(MVN) -q package -DskipTests
