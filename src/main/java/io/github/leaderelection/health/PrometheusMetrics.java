@@ -69,8 +69,12 @@ public final class PrometheusMetrics implements ElectionMetrics {
         .help("Failed Lease requests by verb and HTTP status (0 = no response)")
         .labelNames("name", "verb", "code")
         .register(registry);
+    // Export every series from the start (at zero), so dashboards and rate() see them before the
+    // first event instead of a gap.
     transitions.labelValues(leaseName);
     renewFailures.labelValues(leaseName);
+    renewLatency.labelValues(leaseName, "success");
+    renewLatency.labelValues(leaseName, "failure");
   }
 
   /** Adds the JVM's own metrics (memory, GC, threads, CPU); separate because it is slow to load. */
