@@ -144,6 +144,10 @@ class DemoIT {
 
     static DemoProcess start(Path tmp, String... args) throws IOException {
       List<String> command = new ArrayList<>();
+      // A Ctrl-C must reach the demo even when the build runs as a background job: shells start
+      // those with SIGINT ignored, children inherit that, and the JVM then cannot catch it. env
+      // (coreutils) restores the default before exec'ing java, as in an interactive terminal.
+      command.addAll(List.of("env", "--default-signal=INT"));
       command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
       command.add("-cp");
       command.add(System.getProperty("java.class.path"));
