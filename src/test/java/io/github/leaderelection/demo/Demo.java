@@ -7,6 +7,7 @@ import io.github.leaderelection.election.ElectionConfig;
 import io.github.leaderelection.harness.ControlPlane;
 import io.github.leaderelection.harness.Replica;
 import io.github.leaderelection.harness.ReplicaSet;
+import io.github.leaderelection.harness.TempDirs;
 import io.github.leaderelection.harness.WorkLog;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -122,7 +123,7 @@ public final class Demo implements Callable<Integer> {
     // --help, a bad option: the directory scripts/demo.sh made for the demo was not used
     String given = System.getProperty("demo.tmpdir");
     if (given != null) {
-      Session.deleteTree(Path.of(given));
+      TempDirs.deleteTree(Path.of(given));
     }
     System.exit(code);
   }

@@ -3,6 +3,7 @@ package io.github.leaderelection.demo;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import io.github.leaderelection.harness.ControlPlane;
+import io.github.leaderelection.harness.TempDirs;
 import io.github.leaderelection.harness.ReplicaSet;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -11,12 +12,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.stream.Stream;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -152,7 +151,7 @@ final class Session implements AutoCloseable {
       }
     }
     killDescendants();
-    deleteTree(tmp);
+    TempDirs.deleteTree(tmp);
     return running;
   }
 
@@ -178,24 +177,6 @@ final class Session implements AutoCloseable {
   static void quietLogging() {
     if (LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME) instanceof Logger root) {
       root.setLevel(Level.OFF);
-    }
-  }
-
-  static void deleteTree(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> paths = Files.walk(dir)) {
-      paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException | UncheckedIOException e) {
-      // best effort; a second walk below
-    }
-    if (Files.exists(dir)) {
-      try (Stream<Path> paths = Files.walk(dir)) {
-        paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      } catch (IOException | UncheckedIOException e) {
-        // give up
-      }
     }
   }
 }

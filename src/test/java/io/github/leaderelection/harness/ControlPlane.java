@@ -160,7 +160,7 @@ public final class ControlPlane implements AutoCloseable {
       // not stopped, or already gone
     }
     server.stop();
-    CommandResult.deleteTree(dir);
+    TempDirs.deleteTree(dir);
   }
 
   /** Result of a finished command. */
@@ -180,17 +180,6 @@ public final class ControlPlane implements AutoCloseable {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException(e);
-      }
-    }
-
-    static void deleteTree(Path dir) {
-      if (dir == null || !Files.exists(dir)) {
-        return;
-      }
-      try (var paths = Files.walk(dir)) {
-        paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      } catch (IOException ignored) {
-        // best effort
       }
     }
   }
