@@ -30,8 +30,8 @@ import sun.misc.Signal;
 public final class App {
 
   private static final Logger log = LoggerFactory.getLogger(App.class);
-  /** Well inside Kubernetes' default 30 s termination grace period. */
-  private static final Duration SHUTDOWN_TIMEOUT = Duration.ofSeconds(20);
+  /** Beyond the elector's own bound, before the process gives up on a clean exit. */
+  private static final Duration HALT_MARGIN = Duration.ofSeconds(2);
 
   private final Settings settings;
 
@@ -86,25 +86,33 @@ public final class App {
       if (health != null) {
         health.close();
       }
+      Throwable failure = elector.failure();
+      if (failure != null) {
+        log.error("stopped after a failure: {}", failure.toString());
+        return 1;
+      }
       log.info("stopped");
       return 0;
     }
   }
 
   /**
-   * SIGTERM (kubectl delete pod, rollouts) and SIGINT (Ctrl-C) become a clean stop: the work ends,
-   * the Lease is released, the process exits 0. Handled as signals rather than a shutdown hook
-   * because the JVM would otherwise exit with 143 and run the hook concurrently with everything.
+   * SIGTERM (kubectl delete pod, rollouts) and SIGINT (Ctrl-C) become a clean stop: the work ends
+   * at once, the Lease is released, the process exits 0, all within the elector's
+   * {@link ElectionConfig#shutdownBound()} (at most 11 s for any valid timings); past that plus a
+   * margin it halts with 1. Handled as signals rather than a shutdown hook because the JVM would
+   * otherwise exit with 143 and run the hook concurrently with everything.
    */
   private static void onTermination(LeaderElector elector) {
+    Duration limit = elector.config().shutdownBound().plus(HALT_MARGIN);
     for (String name : List.of("TERM", "INT")) {
       Signal.handle(new Signal(name), signal -> {
         log.info("received SIG{}, shutting down", signal.getName());
         elector.stop();
         Thread watchdog = new Thread(() -> {
           try {
-            if (!elector.awaitTermination(SHUTDOWN_TIMEOUT)) {
-              log.error("shutdown did not finish within {}s; exiting anyway", SHUTDOWN_TIMEOUT.toSeconds());
+            if (!elector.awaitTermination(limit)) {
+              log.error("shutdown did not finish within {}s; exiting anyway", limit.toSeconds());
               Runtime.getRuntime().halt(1);
             }
           } catch (InterruptedException e) {

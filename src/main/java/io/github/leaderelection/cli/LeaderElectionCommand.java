@@ -106,8 +106,9 @@ public final class LeaderElectionCommand implements Callable<Integer> {
 
   @Option(names = "--watchdog-grace", defaultValue = "5s", converter = DurationConverter.class,
       paramLabel = "<duration>",
-      description = "/healthz fails when this replica believes it leads but has not renewed for"
-          + " the lease duration plus this grace. Default: ${DEFAULT-VALUE}.")
+      description = "/healthz fails when the elector has made no progress for the lease"
+          + " duration plus this grace (it is wedged). An unreachable API server does not make a"
+          + " replica unhealthy. Default: ${DEFAULT-VALUE}.")
   Duration watchdogGrace;
 
   @Option(names = "--log-format", defaultValue = "text", paramLabel = "<format>",
@@ -157,6 +158,15 @@ public final class LeaderElectionCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Settings settings = toSettings();
+    // A kubeconfig that cannot work is bad input like a bad flag: one line and 2, before anything
+    // starts, rather than a stack trace or retries for ever against a default URL.
+    try {
+      KubeClientConfig.load(settings.kubeconfig(), Duration.ofSeconds(1));
+    } catch (KubeClientConfig.Problem e) {
+      spec.commandLine().getErr().println("leaderelection: " + e.getMessage());
+      spec.commandLine().getErr().flush();
+      return 2;
+    }
     return new App(settings).run();
   }
 
@@ -203,10 +213,6 @@ public final class LeaderElectionCommand implements Callable<Integer> {
     String timing = ElectionConfig.timingProblem(leaseDuration, renewDeadline, retryPeriod);
     if (timing != null) {
       throw usage(timing);
-    }
-    if (leaseDuration.toMillis() % 1000 != 0) {
-      throw usage("--lease-duration must be whole seconds (the Lease stores seconds), got "
-          + leaseDuration.toMillis() + "ms");
     }
     if (workInterval.isZero() || workInterval.isNegative()) {
       throw usage("--work-interval must be greater than 0");

@@ -12,8 +12,8 @@ import java.time.Duration;
  * @param workInterval time between two units of leader work
  * @param kubeconfig explicit kubeconfig file, or null for the usual discovery
  * @param healthPort port of /healthz, /readyz and /metrics; 0 disables them
- * @param watchdogGrace how far past the lease duration a replica that believes it leads may go
- *     without renewing before /healthz reports it unhealthy
+ * @param watchdogGrace how far past the lease duration the elector may go without making progress
+ *     before /healthz reports it wedged
  * @param logFormat text (klog) or json
  * @param labelLeader keep a {@code leader=true|false} label on this replica's own pod
  * @param podName the pod to label (from POD_NAME), or null outside a pod

@@ -68,6 +68,12 @@ public record ElectionConfig(
       return "--lease-duration (" + Durations.format(leaseDuration)
           + ") must be greater than --renew-deadline (" + Durations.format(renewDeadline) + ")";
     }
+    if (leaseDuration.toNanos() % 1_000_000_000L != 0) {
+      // The Lease stores whole seconds: a truncated value would let followers take over before
+      // the leader's fence ends (10.9s written as 10s), a rounded one would surprise the operator.
+      return "--lease-duration must be whole seconds (the Lease stores seconds), got "
+          + leaseDuration.toMillis() + "ms";
+    }
     long minRenew = (long) (JITTER_FACTOR * retryPeriod.toNanos());
     if (renewDeadline.toNanos() <= minRenew) {
       return "--renew-deadline (" + Durations.format(renewDeadline)
@@ -75,6 +81,49 @@ public record ElectionConfig(
           + Durations.format(Duration.ofNanos(minRenew)) + ")";
     }
     return null;
+  }
+
+  /** How long one work unit may take to finish after its term ended before shutdown goes on without it. */
+  public static final Duration WORK_STOP_WAIT = Duration.ofSeconds(5);
+  /** The longest any single Lease request may take, whatever the timings. */
+  private static final Duration MAX_REQUEST_TIMEOUT = Duration.ofSeconds(10);
+  private static final Duration MAX_RELEASE_TIMEOUT = Duration.ofSeconds(5);
+  /** Log flushing and closing the client after the release. */
+  private static final Duration EXIT_MARGIN = Duration.ofSeconds(1);
+
+  /** The lease duration as the record stores it (whole seconds, checked by the constructor). */
+  public int leaseDurationSeconds() {
+    return (int) leaseDuration.toSeconds();
+  }
+
+  /**
+   * The bound of one Lease request as a whole, headers and body: half the renew deadline (room for
+   * a second try before the leader must step down), at least 1s, at most 10s. A request that has
+   * not completed by then is abandoned and counts as failed.
+   */
+  public Duration requestTimeout() {
+    Duration half = renewDeadline.dividedBy(2);
+    if (half.compareTo(Duration.ofSeconds(1)) < 0) {
+      return Duration.ofSeconds(1);
+    }
+    return half.compareTo(MAX_REQUEST_TIMEOUT) > 0 ? MAX_REQUEST_TIMEOUT : half;
+  }
+
+  /** The bound of the release on shutdown: a release that cannot complete is left to expire. */
+  public Duration releaseTimeout() {
+    Duration t = requestTimeout();
+    return t.compareTo(MAX_RELEASE_TIMEOUT) > 0 ? MAX_RELEASE_TIMEOUT : t;
+  }
+
+  /**
+   * How long a stop may take from SIGTERM to exit: the running unit of work finishes (at most
+   * {@link #WORK_STOP_WAIT}), the release is sent (at most {@link #releaseTimeout()}), the process
+   * exits. The term's work is cancelled the moment the stop begins; nothing waits for a hung
+   * renewal. At most 11s for every valid setting, so the pod's terminationGracePeriodSeconds
+   * (25 in k8s/deploy.yaml) always covers it.
+   */
+  public Duration shutdownBound() {
+    return WORK_STOP_WAIT.plus(releaseTimeout()).plus(EXIT_MARGIN);
   }
 
   /** {@code namespace/name}, as the article's log lines print it. */

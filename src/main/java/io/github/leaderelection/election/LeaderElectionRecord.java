@@ -53,8 +53,34 @@ public record LeaderElectionRecord(
     spec.setLeaseTransitions(leaseTransitions);
   }
 
+  /** The record of a Lease that does not exist (never created, or deleted). */
+  public static final LeaderElectionRecord ABSENT = new LeaderElectionRecord("", 0, null, null, 0);
+
+  /**
+   * The record a holder writes when it gives the Lease up on shutdown: no holder and a lease
+   * duration of one second. client-go's release writes exactly this too. It is the only form of
+   * "nobody holds it" that a follower takes at once: a holder cleared or a Lease deleted any other
+   * way (by hand) keeps the last holder seen until its lease duration has passed.
+   */
+  public static LeaderElectionRecord released(Instant now, int leaseTransitions) {
+    return new LeaderElectionRecord("", 1, now, now, leaseTransitions);
+  }
+
   public boolean isHeld() {
     return !holderIdentity.isEmpty();
+  }
+
+  /** Written by a holder's own release (see {@link #released}). */
+  public boolean isRelease() {
+    return holderIdentity.isEmpty() && leaseDurationSeconds == 1;
+  }
+
+  /**
+   * {@code leaseTransitions} for the next holder. The field is an int32 in the API: at its maximum
+   * a plain increment would be rejected (422) on every takeover, for ever, so it wraps to 0.
+   */
+  public int nextTransitions() {
+    return leaseTransitions == Integer.MAX_VALUE || leaseTransitions < 0 ? 0 : leaseTransitions + 1;
   }
 
   public boolean isHeldBy(String identity) {

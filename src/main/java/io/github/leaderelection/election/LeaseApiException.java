@@ -1,6 +1,9 @@
 package io.github.leaderelection.election;
 
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.security.cert.CertPathBuilderException;
+import java.security.cert.CertPathValidatorException;
+import javax.net.ssl.SSLException;
 
 /**
  * A failed Lease request, with the verb that failed and what an operator should do about it.
@@ -46,9 +49,37 @@ public final class LeaseApiException extends RuntimeException {
     return code == 0;
   }
 
-  /** A stable key for "same failure as last time", so repeated failures are not logged every round. */
+  /**
+   * The TLS handshake with the API server failed. Not a verb's problem, and no retry fixes it: the
+   * configuration does.
+   */
+  public boolean isTls() {
+    for (Throwable t = getCause(); t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof SSLException || t instanceof CertPathValidatorException
+          || t instanceof CertPathBuilderException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The server's certificate does not chain to the configured CA (as opposed to other TLS errors). */
+  private boolean isUntrusted() {
+    for (Throwable t = getCause(); t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof CertPathValidatorException || t instanceof CertPathBuilderException
+          || String.valueOf(t.getMessage()).contains("PKIX path")) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A stable key for "same failure as last time", so repeated failures are not logged every round.
+   * TLS failures share one key whatever the verb: they are the same misconfiguration.
+   */
   public String kind() {
-    return verb + "/" + code;
+    return isTls() ? "tls" : verb + "/" + code;
   }
 
   /**
@@ -57,6 +88,15 @@ public final class LeaseApiException extends RuntimeException {
    * @param leaseKey {@code namespace/name}
    */
   public String explain(String leaseKey) {
+    if (isTls()) {
+      return isUntrusted()
+          ? "TLS: the API server's certificate at " + server + " is not trusted by the configured CA"
+              + " (certificate-authority / certificate-authority-data in the kubeconfig, or the"
+              + " in-cluster ca.crt): " + rootMessage()
+          : "TLS: the handshake with the API server " + server + " failed; check its URL, the"
+              + " configured CA (certificate-authority / certificate-authority-data in the"
+              + " kubeconfig, or the in-cluster ca.crt) and the client certificate: " + rootMessage();
+    }
     String namespace = leaseKey.substring(0, leaseKey.indexOf('/'));
     String verbName = verb.name().toLowerCase(java.util.Locale.ROOT);
     return switch (code) {

@@ -8,7 +8,7 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.github.leaderelection.election.DaemonExecutors;
 import io.github.leaderelection.election.ElectionConfig;
 import io.github.leaderelection.election.LeaderElector;
-import io.github.leaderelection.election.Leadership;
+import io.github.leaderelection.election.Term;
 import io.github.leaderelection.election.LeadershipListener;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -51,7 +51,7 @@ public final class LeaseEvents implements LeadershipListener, AutoCloseable {
   }
 
   @Override
-  public void startedLeading(Leadership leadership) {
+  public void startedLeading(Term term) {
     record(config.identity() + " became leader");
   }
 

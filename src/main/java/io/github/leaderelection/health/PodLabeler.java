@@ -5,7 +5,7 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.github.leaderelection.election.DaemonExecutors;
-import io.github.leaderelection.election.Leadership;
+import io.github.leaderelection.election.Term;
 import io.github.leaderelection.election.LeadershipListener;
 import java.util.concurrent.ExecutorService;
 import org.slf4j.Logger;
@@ -33,7 +33,7 @@ public final class PodLabeler implements LeadershipListener {
   }
 
   @Override
-  public void startedLeading(Leadership leadership) {
+  public void startedLeading(Term term) {
     sender.execute(() -> label(true));
   }
 

@@ -4,9 +4,15 @@ import io.github.leaderelection.election.LeaderElector;
 import java.time.Duration;
 
 /**
- * The liveness rule of client-go's leader-election watchdog: a replica that believes it leads but
- * has not renewed for longer than the lease duration plus a grace is stuck, and a restart is the
- * cure. Followers are always live: waiting is their job.
+ * The liveness rule: the elector's thread must keep going round its loop. It does so at least
+ * every retry period whatever the API server does, since requests run on threads of their own and
+ * are abandoned at their bound. So a thread that has not gone round for the lease duration plus a
+ * grace is wedged (a deadlock, a listener that never returns), and a restart is the cure.
+ *
+ * <p>Deliberately not client-go's rule ("believes it leads but has not renewed"): a replica that
+ * stepped down because the API server is unreachable is doing the right thing, waiting and
+ * retrying. Restarting it would not bring the API server back, and every replica would be
+ * restarted during an outage. Its work is already fenced off by its term.
  */
 final class Watchdog {
 
@@ -20,14 +26,14 @@ final class Watchdog {
 
   /** Null when healthy, else why not. */
   String problem() {
-    if (!elector.believesLeading()) {
-      return null;
-    }
-    long since = elector.nanosSinceLastRenew();
+    long since = elector.nanosSinceHeartbeat();
     if (since > limitNanos) {
-      return String.format("leader election watchdog: this replica believes it holds lease %s but"
-          + " has not renewed it for %.1fs (limit %.1fs)", elector.config().leaseKey(),
-          since / 1e9, limitNanos / 1e9);
+      return since == Long.MAX_VALUE
+          ? "leader election watchdog: the elector of lease " + elector.config().leaseKey()
+              + " has stopped"
+          : String.format("leader election watchdog: the elector of lease %s has not made progress"
+              + " for %.1fs (limit %.1fs)", elector.config().leaseKey(), since / 1e9,
+              limitNanos / 1e9);
     }
     return null;
   }

@@ -1,7 +1,7 @@
 package io.github.leaderelection.work;
 
-import io.github.leaderelection.election.Leadership;
 import io.github.leaderelection.election.LeadershipListener;
+import io.github.leaderelection.election.Term;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -14,8 +14,11 @@ import org.slf4j.LoggerFactory;
 public final class ArticleController implements LeadershipListener {
 
   private static final Logger log = LoggerFactory.getLogger(ArticleController.class);
-  /** How long a step-down waits for a running unit of work before it proceeds anyway. */
-  private static final Duration STOP_WAIT = Duration.ofSeconds(5);
+  /**
+   * How long the step-down log line waits for a running unit, so that it comes after the term's
+   * last 'doing stuff...', as in the article. The work was cancelled already; this is only order.
+   */
+  private static final Duration STOP_WAIT = Duration.ofSeconds(1);
 
   private final String identity;
   private final FencedLoop work;
@@ -27,8 +30,8 @@ public final class ArticleController implements LeadershipListener {
   }
 
   @Override
-  public void startedLeading(Leadership leadership) {
-    work.start(leadership);
+  public void startedLeading(Term term) {
+    work.start(term);
   }
 
   @Override

@@ -1,17 +1,23 @@
 package io.github.leaderelection.work;
 
-import io.github.leaderelection.election.Leadership;
+import io.github.leaderelection.election.Durations;
+import io.github.leaderelection.election.Term;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs a unit of work periodically, only while a {@link Leadership} is valid.
+ * Runs a unit of work periodically, only while a {@link Term} is valid.
  *
  * <p>The fence is checked before every unit, on the local monotonic clock: a leader that was frozen
  * (GC pause, SIGSTOP, a partitioned node) and wakes up after its lease may have been taken over
- * finds its leadership expired and does nothing. Between units the thread waits on the revocation
- * signal, so a step-down stops it at once, not at the next tick.
+ * finds its term over and does nothing. Between units the thread waits on the term's end, so a
+ * step-down or a stop cancels it at once, not at the next tick. The thread belongs to the term
+ * ({@link Term#startWork}): the elector knows when it has finished, and releases only then.
+ *
+ * <p>A unit that throws is logged and tried again at the next interval: the leader never holds
+ * the Lease without working. An {@link Error} is beyond that: the term ends and the replica stops,
+ * releasing the Lease, and exits non-zero.
  */
 public final class FencedLoop {
 
@@ -19,7 +25,7 @@ public final class FencedLoop {
 
   private final Duration interval;
   private final Runnable unit;
-  private Thread thread;
+  private volatile Term current;
 
   /**
    * @param interval time between the starts of two units
@@ -30,45 +36,51 @@ public final class FencedLoop {
     this.unit = unit;
   }
 
-  /** Starts working for {@code leadership} on a new thread; stops by itself when it ends. */
-  public synchronized void start(Leadership leadership) {
-    thread = new Thread(() -> run(leadership), "leader-work-" + leadership.term());
-    thread.setDaemon(true);
-    thread.start();
+  /** Starts working for {@code term} on a thread of the term's; stops by itself when it ends. */
+  public void start(Term term) {
+    current = term;
+    term.startWork("leader-work-" + term.number(), () -> run(term));
   }
 
   /**
-   * Waits for the worker of the last term to finish; call after the leadership was revoked.
+   * Waits for the work of the last term to finish; call after the term ended.
    *
    * @return false if it did not stop in time (its unit is still running)
    */
   public boolean awaitStopped(Duration timeout) throws InterruptedException {
-    Thread t;
-    synchronized (this) {
-      t = thread;
-    }
-    if (t == null) {
-      return true;
-    }
-    t.join(Math.max(1, timeout.toMillis()));
-    return !t.isAlive();
+    Term t = current;
+    return t == null || t.awaitWorkStopped(timeout);
   }
 
-  private void run(Leadership leadership) {
+  private void run(Term term) {
+    int failures = 0;
+    String every = Durations.format(interval);
     try {
-      while (leadership.isValid()) {
-        unit.run();
-        if (leadership.awaitRevoked(interval)) {
+      while (term.isValid()) {
+        try {
+          unit.run();
+          failures = 0;
+        } catch (RuntimeException e) {
+          failures++;
+          if (failures == 1) {
+            log.error("leader work failed; trying again in {}", every, e);
+          } else {
+            log.error("leader work failed again ({} in a row): {}; trying again in {}", failures,
+                e.toString(), every);
+          }
+        }
+        if (term.awaitEnd(interval)) {
           return;
         }
       }
-      if (!leadership.isRevoked()) {
-        log.warn("lease not renewed in time: no more work until it is renewed or re-acquired");
+      if (!term.hasEnded() || "expired".equals(term.endReason())) {
+        log.warn("lease not renewed in time: no more work in this term");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    } catch (RuntimeException e) {
-      log.error("leader work failed; it resumes if this replica leads again", e);
+    } catch (Error e) {
+      log.error("leader work failed beyond retrying; giving up leadership", e);
+      term.workFailed(e);
     }
   }
 }

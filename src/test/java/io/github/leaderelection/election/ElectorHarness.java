@@ -3,7 +3,6 @@ package io.github.leaderelection.election;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.function.Predicate;
 
 /**
@@ -82,21 +81,9 @@ public final class ElectorHarness implements AutoCloseable {
     awaitIdle();
   }
 
-  /** Waits until the elector thread sleeps between rounds (or has ended). */
+  /** Waits until the elector is asleep between rounds, with no request on the wire (or has ended). */
   public void awaitIdle() {
-    await().atMost(TIMEOUT).pollInterval(Duration.ofMillis(5)).until(() -> isIdle(thread));
-  }
-
-  static boolean isIdle(Thread t) {
-    if (!t.isAlive()) {
-      return true;
-    }
-    Thread.State state = t.getState();
-    if (state != Thread.State.TIMED_WAITING && state != Thread.State.WAITING) {
-      return false;
-    }
-    return Arrays.stream(t.getStackTrace()).anyMatch(e -> e.getClassName().equals(Signal.class.getName())
-        && e.getMethodName().equals("await"));
+    await().atMost(TIMEOUT).pollInterval(Duration.ofMillis(5)).until(() -> elector.isSettled());
   }
 
   public void stop() {

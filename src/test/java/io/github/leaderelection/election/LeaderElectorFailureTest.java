@@ -214,7 +214,7 @@ class LeaderElectorFailureTest {
         await().atMost(TIMEOUT).until(() -> api.count(c -> c.method().equals("PUT")) >= 1);
         api.addFault(c -> c.method().equals("PUT")
             ? MockApi.status(200, "", "").setBodyDelay(10, TimeUnit.SECONDS) : null);
-        Leadership term = listener.leadership;
+        Term term = listener.term;
 
         await().atMost(TIMEOUT).until(() -> listener.stopped.get() == 1);
 

@@ -88,7 +88,7 @@ class LeaderElectorTest {
       assertThat(calls.get(0).method()).isEqualTo("PUT");
       assertThat(calls.get(0).path()).endsWith("/namespaces/test/leases/my-lease");
       assertThat(resourceVersionIn(calls.get(0).body())).isEqualTo(rvBefore);
-      assertThat(h.elector.leadership().lastRenewSentNanos()).isEqualTo(h.ticker.nanoTime());
+      assertThat(h.elector.term().lastRenewSentNanos()).isEqualTo(h.ticker.nanoTime());
     }
     assertThat(h.elector.isLeader()).isTrue();
     assertThat(h.listener.started).hasValue(1);
@@ -216,7 +216,7 @@ class LeaderElectorTest {
 
       assertThat(h.api.calls()).filteredOn(c -> c.method().equals("PUT")).hasSize(1);
       assertThat(h.elector.isLeader()).isFalse();
-      assertThat(h.elector.leadership()).isNull();
+      assertThat(h.elector.term()).isNull();
       assertThat(h.listener.started).hasValue(0);
       assertThat(h.api.record().holderIdentity()).isEqualTo("other");
       assertThat(h.api.record().leaseTransitions()).isEqualTo(1);
@@ -264,7 +264,7 @@ class LeaderElectorTest {
     assertThat(h.api.record().holderIdentity()).isEqualTo("thief");
     assertThat(h.api.record().leaseTransitions()).isEqualTo(1);
     assertThat(h.elector.isLeader()).isFalse();
-    assertThat(h.listener.leadership.isRevoked()).isTrue();
+    assertThat(h.listener.term.hasEnded()).isTrue();
     assertThat(h.listener.revokedBeforeStopped).isTrue();
     assertThat(h.listener.leaders).containsExactly("me", "thief");
   }
@@ -275,7 +275,7 @@ class LeaderElectorTest {
   @Test
   void stepsDownWhenRenewsFailForTheRenewDeadline() {
     h.start();
-    Leadership term = h.elector.leadership();
+    Term term = h.elector.term();
     h.api.fail(c -> c.method().equals("PUT"), 500, "InternalError", "etcdserver: request timed out");
 
     h.step(Duration.ofSeconds(3));
@@ -292,25 +292,25 @@ class LeaderElectorTest {
       assertThat(logs.messages()).contains("failed to renew lease test/my-lease within 10s");
     }
     assertThat(term.isValid()).isFalse();
-    assertThat(term.isRevoked()).isTrue();
+    assertThat(term.hasEnded()).isTrue();
     assertThat(h.listener.revokedBeforeStopped).isTrue();
     assertThat(h.elector.isLeader()).isFalse();
-    assertThat(h.elector.leadership()).isNull();
+    assertThat(h.elector.term()).isNull();
     assertThat(h.thread().isAlive()).as("stays a candidate").isTrue();
   }
 
   @Test
   void aLeaderPausedPastItsRenewDeadlineStepsDownBeforeItRenews() {
     h.start();
-    Leadership term = h.elector.leadership();
+    Term term = h.elector.term();
     h.api.clearCalls();
 
     // Frozen for 12s (GC, SIGSTOP): when it wakes, the first thing is to give up the old term.
     h.advanceAndSettle(Duration.ofSeconds(12), x -> x.listener.started.get() == 2);
 
     assertThat(h.listener.stopped).hasValue(1);
-    assertThat(term.isRevoked()).isTrue();
-    assertThat(h.listener.leadership.term()).isEqualTo(2);
+    assertThat(term.hasEnded()).isTrue();
+    assertThat(h.listener.term.number()).isEqualTo(2);
     // As nobody took over, it re-acquires its own lease (reading it first, as a candidate).
     assertThat(h.api.calls()).extracting(Call::method).containsExactly("GET", "PUT");
     assertThat(h.api.record().leaseTransitions()).isZero();

@@ -10,21 +10,21 @@ public class RecordingListener implements LeadershipListener {
   public final AtomicInteger started = new AtomicInteger();
   public final AtomicInteger stopped = new AtomicInteger();
   public final List<String> leaders = new CopyOnWriteArrayList<>();
-  public volatile Leadership leadership;
+  public volatile Term term;
   public volatile long stoppedAtNanos;
   /** Revoked already when stoppedLeading was called? (It must be.) */
   public volatile boolean revokedBeforeStopped;
 
   @Override
-  public void startedLeading(Leadership l) {
-    leadership = l;
+  public void startedLeading(Term l) {
+    term = l;
     started.incrementAndGet();
   }
 
   @Override
   public void stoppedLeading() {
-    Leadership l = leadership;
-    revokedBeforeStopped = l != null && l.isRevoked() && !l.isValid();
+    Term l = term;
+    revokedBeforeStopped = l != null && l.hasEnded() && !l.isValid();
     stoppedAtNanos = System.nanoTime();
     stopped.incrementAndGet();
   }

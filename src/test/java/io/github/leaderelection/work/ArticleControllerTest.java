@@ -5,7 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.github.leaderelection.election.ElectorHarness;
 import io.github.leaderelection.election.LeaderElectionRecord;
-import io.github.leaderelection.election.Leadership;
+import io.github.leaderelection.election.Term;
 import io.github.leaderelection.election.LogCapture;
 import io.github.leaderelection.election.ManualTicker;
 import io.github.leaderelection.election.RecordingListener;
@@ -42,7 +42,7 @@ class ArticleControllerTest {
     AtomicLong stopTookNanos = new AtomicLong(-1);
     RecordingListener listener = new RecordingListener() {
       @Override
-      public void startedLeading(Leadership l) {
+      public void startedLeading(Term l) {
         super.startedLeading(l);
         controller.startedLeading(l);
       }

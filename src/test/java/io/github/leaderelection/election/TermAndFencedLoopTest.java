@@ -8,27 +8,28 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 
 /**
- * The fence ({@link Leadership}) and the leader-only work bound to it ({@link FencedLoop}). Here in
+ * The fence ({@link Term}) and the leader-only work bound to it ({@link FencedLoop}). Here in
  * the election package because revoke() and renewed() are the elector's, package-private.
  */
-class LeadershipAndFencedLoopTest {
+class TermAndFencedLoopTest {
 
   private static final Duration DEADLINE = Duration.ofSeconds(10);
   private static final Duration TIMEOUT = Duration.ofSeconds(20);
 
   private final ManualTicker ticker = new ManualTicker();
 
-  private Leadership leadership() {
-    return new Leadership(ticker, DEADLINE, 1, ticker.nanoTime());
+  private Term leadership() {
+    return new Term(ticker, DEADLINE, 1, ticker.nanoTime());
   }
 
   @Test
   void validForTheRenewDeadlineAfterTheLastRenewWasSent() {
-    Leadership l = leadership();
+    Term l = leadership();
     assertThat(l.isValid()).isTrue();
     assertThat(l.remainingNanos()).isEqualTo(DEADLINE.toNanos());
 
@@ -36,43 +37,44 @@ class LeadershipAndFencedLoopTest {
     assertThat(l.isValid()).isTrue();
     ticker.advance(Duration.ofNanos(1));
     assertThat(l.isValid()).as("expired exactly at sent + renewDeadline").isFalse();
-    assertThat(l.isRevoked()).as("expiry is not revocation").isFalse();
+    assertThat(l.hasEnded()).as("a lapsed term has ended for good").isTrue();
+    assertThat(l.endReason()).isEqualTo("expired");
   }
 
   @Test
   void aRenewMovesTheDeadlineAndAnOlderRenewNeverMovesItBack() {
-    Leadership l = leadership();
+    Term l = leadership();
     ticker.advance(Duration.ofSeconds(8));
-    l.renewed(ticker.nanoTime());
+    l.extend(ticker.nanoTime());
     ticker.advance(Duration.ofSeconds(9)); // 17s: 9s after the renew
     assertThat(l.isValid()).isTrue();
     assertThat(l.remainingNanos()).isEqualTo(Duration.ofSeconds(1).toNanos());
 
-    l.renewed(ManualTicker.START_NANOS + Duration.ofSeconds(2).toNanos()); // a late, older answer
+    l.extend(ManualTicker.START_NANOS + Duration.ofSeconds(2).toNanos()); // a late, older answer
     assertThat(l.lastRenewSentNanos()).isEqualTo(ManualTicker.START_NANOS + Duration.ofSeconds(8).toNanos());
   }
 
   @Test
   void revocationEndsValidityAtOnceAndWakesWaiters() throws InterruptedException {
-    Leadership l = leadership();
-    assertThat(l.awaitRevoked(Duration.ofMillis(1))).isFalse();
-    l.revoke();
+    Term l = leadership();
+    assertThat(l.awaitEnd(Duration.ofMillis(1))).isFalse();
+    l.end("stepped down");
     assertThat(l.isValid()).isFalse();
-    assertThat(l.isRevoked()).isTrue();
-    assertThat(l.awaitRevoked(Duration.ZERO)).isTrue();
+    assertThat(l.hasEnded()).isTrue();
+    assertThat(l.awaitEnd(Duration.ZERO)).isTrue();
   }
 
   /** The bound: the work stops within 100 ms of leadership being lost. */
   @RepeatedTest(3)
   void workStopsWithin100msOfRevocation() throws InterruptedException {
-    Leadership l = leadership();
+    Term l = leadership();
     AtomicInteger units = new AtomicInteger();
     FencedLoop loop = new FencedLoop(Duration.ofMinutes(1), units::incrementAndGet);
     loop.start(l);
     await().atMost(TIMEOUT).until(() -> units.get() == 1); // now waiting a minute for the next unit
 
     long revokedAt = System.nanoTime();
-    l.revoke();
+    l.end("stepped down");
     boolean stopped = loop.awaitStopped(Duration.ofSeconds(5));
     Duration took = Duration.ofNanos(System.nanoTime() - revokedAt);
 
@@ -87,7 +89,7 @@ class LeadershipAndFencedLoopTest {
    */
   @Test
   void neverRunsAUnitWhileTheLeaseIsNotLocallyValid() throws InterruptedException {
-    Leadership l = leadership();
+    Term l = leadership();
     List<Long> remainingAtUnitStart = new CopyOnWriteArrayList<>();
     FencedLoop loop = new FencedLoop(Duration.ofMillis(10),
         () -> remainingAtUnitStart.add(l.remainingNanos()));
@@ -99,15 +101,14 @@ class LeadershipAndFencedLoopTest {
 
       assertThat(loop.awaitStopped(TIMEOUT)).as("the loop ends by itself").isTrue();
       assertThat(remainingAtUnitStart).allMatch(r -> r > 0);
-      assertThat(l.isRevoked()).isFalse();
-      assertThat(logs.messages()).contains(
-          "lease not renewed in time: no more work until it is renewed or re-acquired");
+      assertThat(l.endReason()).isEqualTo("expired");
+      assertThat(logs.messages()).contains("lease not renewed in time: no more work in this term");
     }
   }
 
   @Test
   void aUnitRunsOnlyAfterTheFenceWasChecked() throws InterruptedException {
-    Leadership l = leadership();
+    Term l = leadership();
     ticker.advance(DEADLINE); // already expired when the work starts (e.g. a slow start)
     AtomicInteger units = new AtomicInteger();
     FencedLoop loop = new FencedLoop(Duration.ofMillis(10), units::incrementAndGet);
@@ -117,15 +118,66 @@ class LeadershipAndFencedLoopTest {
   }
 
   @Test
-  void aFailingUnitDoesNotEscapeTheWorkerThread() throws InterruptedException {
-    Leadership l = leadership();
+  @DisplayName("L2: a unit that throws is logged and tried again at the next interval; the term goes on")
+  void aFailingUnitIsRetriedAtTheNextInterval() throws InterruptedException {
+    Term l = leadership();
+    AtomicInteger attempts = new AtomicInteger();
     FencedLoop loop = new FencedLoop(Duration.ofMillis(10), () -> {
-      throw new IllegalStateException("boom");
+      if (attempts.incrementAndGet() <= 3) {
+        throw new IllegalStateException("boom");
+      }
+    });
+    try (LogCapture logs = new LogCapture(FencedLoop.class)) {
+      loop.start(l);
+      await().atMost(TIMEOUT).until(() -> attempts.get() >= 6);
+      assertThat(l.isValid()).as("the term is not given up for a failing unit").isTrue();
+      assertThat(l.workRunning()).isTrue();
+      assertThat(logs.messages()).contains("leader work failed; trying again in 10ms",
+          "leader work failed again (2 in a row): java.lang.IllegalStateException: boom;"
+              + " trying again in 10ms");
+      l.end("stepped down");
+      assertThat(loop.awaitStopped(TIMEOUT)).isTrue();
+    }
+  }
+
+  @Test
+  @DisplayName("L2: an Error in the work ends the term and reports the failure: never a Lease held idle")
+  void anErrorInTheWorkEndsTheTerm() throws InterruptedException {
+    Term l = leadership();
+    FencedLoop loop = new FencedLoop(Duration.ofMillis(10), () -> {
+      throw new StackOverflowError("deep");
     });
     try (LogCapture logs = new LogCapture(FencedLoop.class)) {
       loop.start(l);
       assertThat(loop.awaitStopped(TIMEOUT)).isTrue();
-      assertThat(logs.messages()).contains("leader work failed; it resumes if this replica leads again");
+      assertThat(l.hasEnded()).isTrue();
+      assertThat(l.isValid()).isFalse();
+      assertThat(l.workFailure()).isInstanceOf(StackOverflowError.class);
+      assertThat(logs.messages()).contains("leader work failed beyond retrying; giving up leadership");
     }
+  }
+
+  @Test
+  @DisplayName("L1: a renewal answered after the term lapsed does not bring the term back")
+  void aLateRenewalNeverRevivesALapsedTerm() {
+    Term l = leadership();
+    long sentBeforeDeadline = ticker.nanoTime() + DEADLINE.toNanos() - 1_000_000;
+    ticker.advance(DEADLINE); // the answer arrives after the deadline
+    assertThat(l.extend(sentBeforeDeadline)).isFalse();
+    assertThat(l.isValid()).isFalse();
+    assertThat(l.hasEnded()).isTrue();
+  }
+
+  @Test
+  @DisplayName("a term ends exactly once; work cannot be started after its end")
+  void endsExactlyOnce() {
+    Term l = leadership();
+    assertThat(l.end("stepped down")).isTrue();
+    assertThat(l.end("stopping")).isFalse();
+    assertThat(l.endReason()).isEqualTo("stepped down");
+    AtomicInteger ran = new AtomicInteger();
+    l.startWork("late", ran::incrementAndGet);
+    assertThat(l.workRunning()).isFalse();
+    assertThat(ran).hasValue(0);
   }
 }

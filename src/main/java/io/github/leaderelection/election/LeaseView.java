@@ -1,0 +1,134 @@
+package io.github.leaderelection.election;
+
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+
+/**
+ * What this replica has seen of the Lease, and when, on its own monotonic clock: the one store of
+ * observations, written by the elector (answers to its requests) and by the watch, read by the
+ * elector's rules and by the health endpoints. One lock guards it all.
+ *
+ * <p>Besides the current record it remembers the <em>last holder seen</em> and when that holder
+ * was last seen renewing. A Lease deleted or cleared by hand does not end that holder's claim: it
+ * may still be working, and it keeps the claim until its lease duration has passed since this
+ * replica last saw it renew. Only the holder's own release (see
+ * {@link LeaderElectionRecord#isRelease()}) ends the claim at once.
+ */
+public final class LeaseView {
+
+  /**
+   * One consistent reading of the view.
+   *
+   * @param known an answer from the API server (or the watch) has been seen at all
+   * @param lease the Lease as last seen, null when it does not exist
+   * @param record its record ({@link LeaderElectionRecord#ABSENT} when it does not exist)
+   * @param observedAt when the record last changed, as far as this replica saw
+   * @param durationNanos the record's lease duration (this replica's own if the record has none)
+   * @param lastHolder the last non-empty holder seen, or empty when none was seen or it released
+   * @param lastHolderDurationNanos the lease duration that holder wrote
+   * @param lastHolderSeenAt when this replica last saw that holder write (acquire or renew)
+   * @param version increments on every change of the record, or of the Lease's existence
+   */
+  public record Snapshot(boolean known, Lease lease, LeaderElectionRecord record, long observedAt,
+      long durationNanos, String lastHolder, long lastHolderDurationNanos, long lastHolderSeenAt, long version) {
+
+    public boolean exists() {
+      return lease != null;
+    }
+
+    /** The holder's claim as this replica sees it: the record's holder, else the last one seen. */
+    public boolean lastHolderKnown() {
+      return !lastHolder.isEmpty();
+    }
+  }
+
+  private final long defaultDurationNanos;
+  private boolean known;
+  private Lease lease;
+  private LeaderElectionRecord record = LeaderElectionRecord.ABSENT;
+  private long observedAt;
+  private String lastHolder = "";
+  private long lastHolderDurationNanos;
+  private long lastHolderSeenAt;
+  private long version;
+
+  /**
+   * @param defaultDurationNanos this replica's own lease duration, used for a record that carries
+   *     none (rather than treating such a record as expired)
+   */
+  public LeaseView(long defaultDurationNanos) {
+    this.defaultDurationNanos = defaultDurationNanos;
+  }
+
+  /**
+   * Records the Lease as seen at {@code now} (null: it does not exist). A Lease older than the one
+   * already seen (a watch event overtaken by our own write) is ignored.
+   *
+   * @return true if the record (or the Lease's existence) changed
+   */
+  public synchronized boolean observe(Lease seen, long now) {
+    boolean firstAnswer = !known;
+    known = true;
+    if (seen == null) {
+      boolean changed = lease != null || firstAnswer;
+      lease = null;
+      if (changed) {
+        record = LeaderElectionRecord.ABSENT;
+        observedAt = now;
+        version++;
+      }
+      return changed;
+    }
+    if (lease != null && isOlder(seen, lease)) {
+      return false;
+    }
+    LeaderElectionRecord next = LeaderElectionRecord.fromSpec(seen.getSpec());
+    boolean changed = lease == null || !next.equals(record);
+    lease = seen;
+    if (changed) {
+      record = next;
+      observedAt = now;
+      version++;
+      if (next.isHeld()) {
+        lastHolder = next.holderIdentity();
+        lastHolderDurationNanos = durationNanos(next);
+        lastHolderSeenAt = now;
+      } else if (next.isRelease()) {
+        lastHolder = "";
+      }
+    }
+    return changed;
+  }
+
+  public synchronized Snapshot snapshot() {
+    return new Snapshot(known, lease, record, observedAt, durationNanos(record), lastHolder, lastHolderDurationNanos,
+        lastHolderSeenAt, version);
+  }
+
+  public synchronized String holder() {
+    return record.holderIdentity();
+  }
+
+  public synchronized long version() {
+    return version;
+  }
+
+  /** The duration the holder wrote; if missing, our own, rather than treating it as expired. */
+  long durationNanos(LeaderElectionRecord r) {
+    return r.leaseDurationSeconds() > 0 ? r.leaseDurationSeconds() * 1_000_000_000L
+        : defaultDurationNanos;
+  }
+
+  /**
+   * resourceVersions are opaque, but in every API server backed by etcd they are increasing
+   * integers; comparing them only ever drops an event that is provably stale. Anything that does
+   * not parse is accepted (and a stale view is safe anyway: a write based on it gets 409).
+   */
+  static boolean isOlder(Lease candidate, Lease current) {
+    try {
+      return Long.parseLong(candidate.getMetadata().getResourceVersion())
+          < Long.parseLong(current.getMetadata().getResourceVersion());
+    } catch (RuntimeException e) {
+      return false;
+    }
+  }
+}
