@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Assembles the offline base image for Jib, without any container registry:
-#   - a JRE 17 jlink'ed from this machine's JDK 17, with only the modules the app needs;
+#   - a JRE 25 jlink'ed from this machine's JDK 25 (Temurin), with only the modules the app needs
+#     (the jar is compiled for release 17 and runs on it unchanged; the image adds an AOT cache
+#     made by this very runtime: scripts/build-aot-cache.sh);
 #   - the shared libraries that JRE links against (glibc, libgcc, libstdc++, zlib), taken from
 #     the Debian packages (`apt-get download` + `dpkg-deb -x`);
 #   - /etc/passwd and /etc/group with the distroless-style user nonroot (65532:65532), its home,
@@ -19,8 +21,9 @@
 # list, or the Debian package versions.
 #
 # Environment:
-#   JDK17_HOME   the JDK 17 whose jlink and jmods are used (default: the jlink on PATH if it is 17,
-#                else /usr/lib/jvm/java-17-openjdk-<arch>)
+#   JDK25_HOME   the JDK 25 whose jlink is used (default: the jlink on PATH if it is 25, else the
+#                first of /usr/lib/jvm/temurin-25-jdk-<arch>, /usr/lib/jvm/java-25-openjdk-<arch>,
+#                /opt/*jdk*25*); without jmods/ it links from its own run-time image (JEP 493)
 #   BASE_LIBS    apt (default): download the Debian packages, falling back to host when apt has
 #                no candidate (no package lists, no network); host: copy the files of the same
 #                packages as installed on this (Debian/Ubuntu) machine.
@@ -68,24 +71,27 @@ case $arch in
 esac
 
 jdk_version() { sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$1/release" 2>/dev/null; }
-find_jdk17() {
+find_jdk25() {
   local candidates=() home
-  if [ -n "${JDK17_HOME:-}" ]; then
-    candidates+=("$JDK17_HOME")
+  if [ -n "${JDK25_HOME:-}" ]; then
+    candidates+=("$JDK25_HOME")
   else
     if command -v jlink >/dev/null 2>&1; then
       candidates+=("$(dirname "$(dirname "$(readlink -f "$(command -v jlink)")")")")
     fi
-    candidates+=("/usr/lib/jvm/java-17-openjdk-$arch")
+    candidates+=("/usr/lib/jvm/temurin-25-jdk-$arch" "/usr/lib/jvm/java-25-openjdk-$arch")
+    for home in /opt/*jdk*25* /usr/lib/jvm/*25*; do
+      if [ -d "$home" ]; then candidates+=("$home"); fi
+    done
   fi
   for home in "${candidates[@]}"; do
     case $(jdk_version "$home") in
-      17|17.*) if [ -x "$home/bin/jlink" ] && [ -d "$home/jmods" ]; then echo "$home"; return 0; fi ;;
+      25|25.*) if [ -x "$home/bin/jlink" ]; then echo "$home"; return 0; fi ;;
     esac
   done
   return 1
 }
-jdk=$(find_jdk17) || die "no JDK 17 with jlink and jmods found (tried ${JDK17_HOME:-the jlink on PATH and /usr/lib/jvm/java-17-openjdk-$arch}); install one (Debian: apt-get install openjdk-17-jdk-headless) or set JDK17_HOME"
+jdk=$(find_jdk25) || die "no JDK 25 with jlink found (tried ${JDK25_HOME:-the jlink on PATH, /usr/lib/jvm/temurin-25-jdk-$arch, /usr/lib/jvm/java-25-openjdk-$arch, /opt/*jdk*25*}); install a JDK 25 or set JDK25_HOME"
 
 # Where the libraries come from, and which versions: part of the fingerprint.
 libs_mode=${BASE_LIBS:-apt}
@@ -168,7 +174,7 @@ find "$rootfs" -depth -type d -empty -delete
 
 # 2. The JRE.
 "$jdk/bin/jlink" --add-modules "$MODULES" --strip-debug --no-header-files --no-man-pages \
-  --compress=2 --output "$rootfs/$JRE_DIR"
+  --compress=zip-6 --output "$rootfs/$JRE_DIR"
 mkdir -p "$rootfs/usr/bin"
 ln -s "../lib/jvm/jre/bin/java" "$rootfs/usr/bin/java"
 
@@ -216,7 +222,7 @@ fi
 
 # 5. The image tarball.
 python3 scripts/image-base-tar.py --rootfs "$rootfs" --out "$out" \
-  --tag "leaderelection-base:jre17-offline" --architecture "$arch" \
+  --tag "leaderelection-base:jre25-offline" --architecture "$arch" \
   --layer "$JRE_DIR" \
   --env "PATH=/$JRE_DIR/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   --env "JAVA_HOME=/$JRE_DIR" --env "LANG=C.UTF-8" \

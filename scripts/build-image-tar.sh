@@ -3,14 +3,21 @@
 # target/leaderelection-image.tar (`docker save` layout: docker load, kind load image-archive).
 #
 # BASE=offline (default)  no registry needed: the base image is assembled locally by
-#                         scripts/build-base-image.sh (jlink'ed JRE 17, glibc from Debian packages,
+#                         scripts/build-base-image.sh (jlink'ed JRE 25, glibc from Debian packages,
 #                         user 65532, no shell; cached in target/base-image/base.tar) and given to
-#                         Jib as tar://. This is what CI and the image integration test (ImageIT) use.
+#                         Jib as tar://. Then the AOT cache: scripts/build-aot-cache.sh trains the
+#                         image just built (its own JVM, class path and user, in a chroot, against
+#                         an in-memory API server) and Jib builds the image again with the cache
+#                         as one more layer (/app/aot/leaderelection.aot, the only layer that is
+#                         not reproducible) and -XX:AOTCache in the entrypoint. This is what CI and
+#                         the image integration test (ImageIT) use.
 # BASE=registry           the production base from pom.xml (gcr.io/distroless/java17-debian12:nonroot),
-#                         pulled from its registry: needs network access to it.
+#                         pulled from its registry: needs network access to it. No AOT cache (the
+#                         cache needs JDK 25 and must be made by the runtime that uses it).
 #
 # Extra arguments go to Maven, e.g. scripts/build-image-tar.sh -Djib.to.image=leaderelection:dev
-# Environment: MVN (default "mvn -B").
+# Environment: MVN (default "mvn -B"); AOT=off skips the AOT cache (offline base only; needs root
+# otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +40,21 @@ echo "build-image-tar: jib:buildTar (base: $base)"
 # shellcheck disable=SC2086 # MVN is a command line
 ${MVN:-mvn -B} -q package jib:buildTar -Dmaven.test.skip=true "${jib_args[@]}" "$@"
 [ -f "$out" ] || { echo "build-image-tar: Jib did not write $out" >&2; exit 1; }
+
+if [ "$base" = offline ] && [ "${AOT:-on}" != off ]; then
+  # The cache is made from the image as built, then added as a layer of its own: every other
+  # layer is rebuilt from the same inputs, so it keeps its digest.
+  aot_dir=target/image-aot
+  scripts/build-aot-cache.sh "$out" "$aot_dir"
+  mv "$out" target/leaderelection-image-noaot.tar
+  echo "build-image-tar: jib:buildTar with the AOT cache layer"
+  # shellcheck disable=SC2086 # MVN is a command line
+  ${MVN:-mvn -B} -q package jib:buildTar -Dmaven.test.skip=true "${jib_args[@]}" \
+    -Djib.extraDirectories.paths="$(pwd)/$aot_dir/layer" \
+    -Djib.container.jvmFlags=-XX:AOTCache=/app/aot/leaderelection.aot "$@"
+  [ -f "$out" ] || { echo "build-image-tar: Jib did not write $out" >&2; exit 1; }
+  rm -f target/leaderelection-image-noaot.tar
+fi
 
 # Size: what a registry stores and a node pulls (compressed layers + config), and unpacked.
 python3 - "$out" <<'EOF'
