@@ -1,0 +1,529 @@
+#!/usr/bin/env bash
+# `make e2e` on the local node (scripts/node.sh): the article's walkthrough on a real Kubernetes
+# node, printed as it goes (each command and its real output) and checked:
+#
+#   kubectl apply -k k8s/ -> 3 pods Ready -> kubectl describe lease my-lease -> leader and
+#   follower logs -> delete the leader pod (3 rounds, new holder timed with a watch on the Lease)
+#   -> kubectl rollout restart (one leader at a time, leaderless gaps measured) -> SIGKILL of the
+#   leader's JVM (the kubelet restarts it in the same pod; it re-takes its own Lease at once)
+#   -> the leader pod frozen past the lease duration (cgroup freezer: a paused node); a follower
+#   takes over, the frozen one does no work after it thaws -> a drain that the PDB limits
+#   -> the ServiceAccount's real token has exactly the Role's verbs (kubectl auth can-i --list)
+#   -> uid, capabilities, read-only root, no-new-privs, seccomp and the memory limit as the
+#   kernel sees them -> no probe failure after start-up. Across all of it: no two pods log
+#   'doing stuff...' in overlapping leadership terms, read from every container's log.
+#
+# Writes target/e2e/results.json (and the pods' logs, the Lease watch and the walkthrough in
+# target/e2e/). Starts the node when it is not running and stops it at the end (E2E_KEEP=1
+# leaves it running); exits non-zero with one line per failed check.
+#
+# Environment: E2E_HANDOVER_MAX (seconds a delete-pod handover may take, default 1.5),
+# E2E_GAP_MAX (longest leaderless gap in the rollout restart, default 2), E2E_KEEP=1.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+node="$root/scripts/node.sh"
+OUT="$root/target/e2e"
+HANDOVER_MAX="${E2E_HANDOVER_MAX:-1.5}"
+GAP_MAX="${E2E_GAP_MAX:-2}"
+LEASE=my-lease
+DEPLOYMENT=leaderelection
+SELECTOR=app.kubernetes.io/name=leaderelection
+NODE_NAME=leaderelection-node
+CGROUP_ROOT=leaderelection-node
+STATE="${NODE_STATE_DIR:-/var/tmp/leaderelection-node}"
+version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { sub(/^v/, "", $2); print $2; exit }' controlplane/go.mod)
+KUBECTL="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}/k8s/$version-linux-amd64/kubectl"
+
+started=$(date +%s.%N)
+failures=()
+bg_pids=()
+now() { date +%s.%N; }
+ts() { date -u +%H:%M:%S.%3N; }
+say() { printf '%s e2e | %s\n' "$(ts)" "$*"; }
+step() { printf '\n%s e2e | == %s ==\n' "$(ts)" "$*"; }
+ok() { say "ok: $*"; }
+fail() {
+  say "FAILED: $*"
+  failures+=("$*")
+}
+die() {
+  say "ERROR: $*"
+  exit 1
+}
+kc() { "$KUBECTL" "$@"; }
+# Prints the command as the article shows it, then runs it and prints its real output.
+show() {
+  printf '$ kubectl %s\n' "$*"
+  kc "$@" 2>&1
+}
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+
+cleanup() {
+  local p
+  for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${E2E_KEEP:-0}" != 1 ] && [ -n "${node_started:-}" ]; then
+    "$node" down || say "FAILED: cluster-down left something on the host (see above)"
+  fi
+}
+trap cleanup EXIT
+
+rm -rf "$OUT"
+mkdir -p "$OUT/pod-logs"
+
+step "the cluster: a local node (make cluster-up)"
+if "$node" status >/dev/null 2>&1; then
+  say "using the running local node"
+else
+  node_started=1
+  up_start=$(now)
+  "$node" up
+  say "cluster-up took $(elapsed "$up_start" "$(now)") s"
+fi
+KUBECONFIG=$("$node" kubeconfig)
+export KUBECONFIG
+show get nodes -o wide
+
+# Every container's log, kept: the kubelet removes a pod's logs with the pod, so each log file
+# is hard-linked here as soon as it appears (the link keeps the file, and containerd keeps
+# appending to it until the container exits).
+collect_logs() {
+  local f dest
+  while :; do
+    for f in "$STATE"/pod-logs/default_leaderelection-*/leaderelection/*.log; do
+      [ -e "$f" ] || continue
+      dest="$STATE/e2e-logs/$(basename "$(dirname "$(dirname "$f")")" | cut -d_ -f2)_$(basename "$f")"
+      [ -e "$dest" ] || ln "$f" "$dest" 2>/dev/null || true
+    done
+    sleep 0.2
+  done
+}
+mkdir -p "$STATE/e2e-logs"
+collect_logs &
+bg_pids+=($!)
+# The Lease as a watch sees it: one line per change, "<epoch seconds> <holder> <transitions>".
+watch_lease() {
+  while :; do
+    kc get leases --watch --field-selector "metadata.name=$LEASE" \
+      -o 'go-template={{.spec.holderIdentity}}|{{.spec.leaseTransitions}}{{"\n"}}' 2>/dev/null |
+      while IFS='|' read -r holder transitions; do
+        case "$holder" in "" | "<no value>") holder="<none>" ;; esac
+        printf '%s %s %s\n' "$(now)" "$holder" "$transitions"
+      done
+    sleep 0.2
+  done
+}
+watch_lease >"$OUT/lease-watch.txt" &
+bg_pids+=($!)
+
+holder() { kc get lease "$LEASE" -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null || true; }
+live_pods() {
+  kc get pods -l "$SELECTOR" -o 'go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'
+}
+ready_count() {
+  kc get pods -l "$SELECTOR" -o 'go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{range .status.conditions}}{{if and (eq .type "Ready") (eq .status "True")}}x{{"\n"}}{{end}}{{end}}{{end}}{{end}}' | grep -c x || true
+}
+# Waits for 3 Ready pods, none terminating, and a Lease held by one of them.
+settle() {
+  local t=0 h
+  until [ "$(ready_count)" = 3 ] && [ "$(kc get pods -l "$SELECTOR" --no-headers 2>/dev/null | wc -l)" = 3 ] &&
+    h=$(holder) && [ -n "$h" ] && live_pods | grep -qx -- "$h"; do
+    [ "$t" -lt 600 ] || die "the Deployment did not get back to 3 Ready pods with a leader within 120 s"
+    sleep 0.2
+    t=$((t + 1))
+  done
+}
+# The first watched holder other than $1 (and not empty) at or after epoch $2; waits up to $3 s.
+# Prints "<epoch> <holder>".
+await_new_holder() {
+  local old="$1" since="$2" timeout="$3" line
+  local deadline
+  deadline=$(awk -v a="$since" -v t="$timeout" 'BEGIN { printf "%.3f", a + t }')
+  while :; do
+    line=$(awk -v s="$since" -v o="$old" '$1 >= s && $2 != o && $2 != "<none>" && $2 != "" { print $1, $2; exit }' "$OUT/lease-watch.txt")
+    if [ -n "$line" ]; then
+      echo "$line"
+      return 0
+    fi
+    le "$(now)" "$deadline" || return 1
+    sleep 0.05
+  done
+}
+await_pod_log() {
+  local pod="$1" text="$2" timeout="$3" t=0
+  until kc logs "$pod" 2>/dev/null | grep -qF -- "$text"; do
+    [ "$t" -lt $((timeout * 5)) ] || return 1
+    sleep 0.2
+    t=$((t + 1))
+  done
+}
+container_cgroup() { # <controller> <pod> -> the container's cgroup directory
+  local uid cid
+  uid=$(kc get pod "$2" -o 'jsonpath={.metadata.uid}')
+  cid=$(kc get pod "$2" -o 'jsonpath={.status.containerStatuses[0].containerID}')
+  cid=${cid#containerd://}
+  find "/sys/fs/cgroup/$1/$CGROUP_ROOT" -maxdepth 4 -type d -name "$cid" | head -1
+}
+pod_cgroup() { # <controller> <pod>
+  local uid
+  uid=$(kc get pod "$2" -o 'jsonpath={.metadata.uid}')
+  find "/sys/fs/cgroup/$1/$CGROUP_ROOT" -maxdepth 3 -type d -name "pod$uid" | head -1
+}
+jvm_pid() { # the pod's container's main process, as the host sees it
+  local cg
+  cg=$(container_cgroup pids "$1")
+  [ -n "$cg" ] || return 1
+  head -1 "$cg/cgroup.procs"
+}
+
+# ---- 1. apply -----------------------------------------------------------------------------------
+step "steps 2-3: RBAC and the 3-replica Deployment"
+apply_start=$(now)
+show apply -k k8s/
+ready_s=""
+for ((i = 0; i < 900; i++)); do
+  if [ "$(ready_count)" = 3 ]; then
+    ready_s=$(elapsed "$apply_start" "$(now)")
+    break
+  fi
+  sleep 0.2
+done
+pods_ready=$(ready_count)
+if [ "$pods_ready" = 3 ]; then ok "3/3 pods Ready ${ready_s} s after kubectl apply"; else fail "only $pods_ready/3 pods Ready 180 s after kubectl apply"; fi
+[ "$pods_ready" = 3 ] || die "cannot go on without 3 Ready pods (see: kubectl describe pods; $STATE/logs/kubelet.log)"
+settle
+
+step "steps 4-5: the pods and the Lease"
+show get pods -l "$SELECTOR" -o wide
+leader=$(holder)
+show describe lease "$LEASE"
+if live_pods | grep -qx -- "$leader"; then ok "Lease $LEASE held by pod $leader"; else fail "Lease holder '$leader' is not one of the pods"; fi
+
+step "step 6: the logs"
+await_pod_log "$leader" "doing stuff..." 30 || fail "leader $leader did not log 'doing stuff...' within 30 s"
+show logs "$leader" --tail=8
+for p in $(live_pods); do
+  [ "$p" != "$leader" ] || continue
+  await_pod_log "$p" "new leader is $leader" 30 || fail "follower $p did not log 'new leader is $leader'"
+  show logs "$p" --tail=4
+done
+if kc logs "$leader" | grep -qF "successfully acquired lease default/$LEASE"; then
+  ok "leader logged 'successfully acquired lease default/$LEASE' and 'doing stuff...'; followers 'new leader is $leader'"
+else
+  fail "leader $leader did not log 'successfully acquired lease default/$LEASE'"
+fi
+
+# ---- 2. delete the leader pod, 3 rounds ------------------------------------------------------
+handovers_json=""
+deleted=()
+for round in 1 2 3; do
+  step "step 7: kill the leader (round $round of 3): delete its pod"
+  settle
+  old=$(holder)
+  t0=$(now)
+  show delete pod "$old" --wait=false
+  if got=$(await_new_holder "$old" "$t0" 30); then
+    secs=$(elapsed "$t0" "${got%% *}")
+    new=${got#* }
+    say "new holder $new after ${secs} s (timed by the watch on Lease $LEASE)"
+    show get lease "$LEASE"
+    handovers_json+="${handovers_json:+, }{\"kind\": \"delete-pod\", \"from\": \"$old\", \"to\": \"$new\", \"seconds\": $secs}"
+    if le "$secs" "$HANDOVER_MAX"; then ok "delete-pod handover in ${secs} s (bound ${HANDOVER_MAX} s)"; else fail "delete-pod handover took ${secs} s (bound ${HANDOVER_MAX} s)"; fi
+  else
+    fail "no new holder within 30 s after deleting the leader pod $old"
+  fi
+  deleted+=("$old")
+done
+settle
+
+# ---- 3. rollout restart --------------------------------------------------------------------------
+step "a rolling update: kubectl rollout restart"
+t0=$(now)
+show rollout restart "deployment/$DEPLOYMENT"
+show rollout status "deployment/$DEPLOYMENT" --timeout=300s || fail "the rollout did not finish in 300 s"
+settle
+sleep 2
+t1=$(now)
+read -r rollout_handovers rollout_gap rollout_unreleased < <(awk -v a="$t0" -v b="$t1" '
+  $1 >= a && $1 <= b {
+    h = $2
+    if (h == "<none>" || h == "") { if (cur != "" && released == "") released = $1; next }
+    if (cur == "") { cur = h; next }
+    if (h != cur) {
+      n++
+      if (released != "") { g = $1 - released; if (g > max) max = g } else unreleased++
+      cur = h
+    }
+    released = ""
+  }
+  END { printf "%d %.2f %d\n", n, max, unreleased }' "$OUT/lease-watch.txt")
+say "rollout restart: $rollout_handovers handover(s), longest leaderless gap ${rollout_gap} s (from the release to the next holder), $rollout_unreleased handover(s) without a release"
+rollout_ok=true
+if [ "$rollout_unreleased" != 0 ]; then fail "rollout restart: $rollout_unreleased handover(s) without the old leader releasing the Lease"; rollout_ok=false; fi
+if ! le "$rollout_gap" "$GAP_MAX"; then fail "rollout restart: leaderless for ${rollout_gap} s (bound ${GAP_MAX} s)"; rollout_ok=false; fi
+[ "$rollout_ok" = false ] || ok "rollout restart: one leader at a time, gaps ≤ ${rollout_gap} s"
+show get pods -l "$SELECTOR"
+
+# ---- 4. SIGKILL of the leader's JVM ------------------------------------------------------------
+step "the leader's JVM killed (SIGKILL): the kubelet restarts the container in the same pod"
+settle
+victim=$(holder)
+pid=$(jvm_pid "$victim") || die "cannot find the JVM of pod $victim in its cgroup"
+restarts0=$(kc get pod "$victim" -o 'jsonpath={.status.containerStatuses[0].restartCount}')
+lease_s=$(kc get lease "$LEASE" -o 'jsonpath={.spec.leaseDurationSeconds}')
+printf '$ kill -KILL %s    # pid of java in pod %s, as the host sees it\n' "$pid" "$victim"
+t0=$(now)
+kill -KILL "$pid"
+container_kill_ok=false
+kill_s=""
+for ((i = 0; i < 600; i++)); do
+  r=$(kc get pod "$victim" -o 'jsonpath={.status.containerStatuses[0].restartCount}' 2>/dev/null || echo 0)
+  if [ "${r:-0}" -gt "$restarts0" ] && kc logs "$victim" 2>/dev/null | grep -qF "successfully acquired lease"; then
+    kill_s=$(elapsed "$t0" "$(now)")
+    break
+  fi
+  sleep 0.2
+done
+other=$(awk -v s="$t0" -v v="$victim" '$1 >= s && $2 != v && $2 != "<none>" { print $2; exit }' "$OUT/lease-watch.txt")
+show get pod "$victim"
+show logs "$victim" --tail=5
+if [ -z "$kill_s" ]; then
+  fail "the restarted container of $victim did not re-take the Lease within 120 s"
+elif [ -n "$other" ]; then
+  fail "after the JVM of $victim was killed, $other took the Lease (expected the restarted container to re-take it)"
+else
+  # "at once": from its 'attempting to acquire' to 'successfully acquired', no waiting for expiry.
+  acquire_wait=$(kc logs "$victim" | awk '
+    function t(s) { split(s, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
+    /attempting to acquire leader lease/ { at = t($2) } /successfully acquired lease/ { print t($2) - at; exit }')
+  say "restarted container re-took its own Lease ${kill_s} s after the kill (JVM start included); $(printf '%.2f' "${acquire_wait:-99}") s from 'attempting to acquire' to 'acquired' (lease duration ${lease_s} s)"
+  if le "${acquire_wait:-99}" 3 && le "$kill_s" "$lease_s"; then
+    container_kill_ok=true
+    ok "the same pod leads again, without waiting for the Lease to expire"
+  else
+    fail "the restarted container took ${kill_s} s (${acquire_wait} s after it started trying): it waited for the Lease to expire"
+  fi
+fi
+
+# ---- 5. a frozen leader -----------------------------------------------------------------------
+step "a paused node: the leader pod's processes frozen past the lease duration (cgroup freezer)"
+settle
+frozen=$(holder)
+freezer=$(pod_cgroup freezer "$frozen")
+[ -n "$freezer" ] || die "no freezer cgroup for pod $frozen"
+printf '$ echo FROZEN > %s/freezer.state    # pod %s\n' "$freezer" "$frozen"
+freeze_t=$(now)
+echo FROZEN >"$freezer/freezer.state"
+frozen_ok=false
+takeover_s=""
+if got=$(await_new_holder "$frozen" "$freeze_t" 60); then
+  takeover_s=$(elapsed "$freeze_t" "${got%% *}")
+  say "${got#* } took over ${takeover_s} s after the freeze (lease duration ${lease_s} s)"
+  show get lease "$LEASE"
+else
+  fail "nobody took over within 60 s of freezing the leader $frozen"
+fi
+sleep 2
+printf '$ echo THAWED > %s/freezer.state\n' "$freezer"
+echo THAWED >"$freezer/freezer.state"
+thaw_t=$(now)
+say "thawed; watching the old leader for 12 s"
+sleep 12
+show logs "$frozen" --tail=6
+late=$(kc logs "$frozen" --timestamps | awk -v t="$thaw_t" '
+  /doing stuff\.\.\./ { cmd = "date -d " $1 " +%s.%N"; cmd | getline e; close(cmd); if (e > t) n++ } END { print n + 0 }')
+if [ -n "$takeover_s" ]; then
+  if awk -v s="$takeover_s" -v l="$lease_s" 'BEGIN { exit !(s >= l - 4 && s <= l + 10) }'; then
+    if [ "$late" = 0 ]; then
+      frozen_ok=true
+      ok "a follower took over after about the lease duration (${takeover_s} s) and the thawed pod did no work"
+    else
+      fail "the thawed pod $frozen logged 'doing stuff...' $late time(s) after it thawed"
+    fi
+  else
+    fail "takeover ${takeover_s} s after the freeze: expected about the lease duration (${lease_s} s)"
+  fi
+fi
+
+# ---- 6. drain ------------------------------------------------------------------------------------
+step "a node drain, limited by the PodDisruptionBudget"
+settle
+show get pdb "$DEPLOYMENT"
+before=$(live_pods | sort)
+drain_out=$(kc drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --pod-selector "$SELECTOR" --timeout=25s 2>&1) && drain_rc=0 || drain_rc=$?
+printf '$ kubectl drain %s --ignore-daemonsets --delete-emptydir-data --pod-selector %s --timeout=25s\n%s\n' \
+  "$NODE_NAME" "$SELECTOR" "$(grep -v '^$' <<<"$drain_out" | awk '!seen[$0]++' | head -12)"
+after=$(live_pods | sort)
+evicted=$(comm -23 <(echo "$before") <(echo "$after") | grep -c . || true)
+drain_ok=false
+if [ "$drain_rc" != 0 ] && [ "$evicted" = 1 ] && grep -q "disruption budget" <<<"$drain_out"; then
+  drain_ok=true
+  ok "the drain evicted 1 pod; the PDB refused the other 2 (the drain timed out, as it should on one node)"
+else
+  fail "drain: exit $drain_rc, $evicted pod(s) evicted (expected a refused drain with 1 eviction)"
+fi
+show uncordon "$NODE_NAME"
+settle
+
+# ---- 7. the ServiceAccount's real token ---------------------------------------------------------
+step "least privilege: what the pods' ServiceAccount token may do"
+p=$(live_pods | head -1)
+jpid=$(jvm_pid "$p")
+token=$(cat "/proc/$jpid/root/var/run/secrets/kubernetes.io/serviceaccount/token")
+server=$(kc config view --minify -o 'jsonpath={.clusters[0].cluster.server}')
+sa_kc="$STATE/sa.kubeconfig"
+kc config view --minify --raw -o 'jsonpath={.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$STATE/sa-ca.crt"
+KUBECONFIG=/dev/null "$KUBECTL" config --kubeconfig "$sa_kc" set-cluster node --server "$server" --certificate-authority "$STATE/sa-ca.crt" >/dev/null
+KUBECONFIG=/dev/null "$KUBECTL" config --kubeconfig "$sa_kc" set-credentials sa --token "$token" >/dev/null
+KUBECONFIG=/dev/null "$KUBECTL" config --kubeconfig "$sa_kc" set-context sa --cluster node --user sa --namespace default >/dev/null
+KUBECONFIG=/dev/null "$KUBECTL" config --kubeconfig "$sa_kc" use-context sa >/dev/null
+# shellcheck disable=SC2016 # shown as the article would type it
+printf '$ kubectl --token %s auth can-i --list    # the token mounted in %s\n' '"$(cat /var/run/secrets/kubernetes.io/serviceaccount/token)"' "$p"
+canI=$(KUBECONFIG="$sa_kc" "$KUBECTL" auth can-i --list 2>&1)
+echo "$canI"
+got_rules=$(awk 'NR > 1 && $1 !~ /^selfsubject/ && $1 != "" && $1 !~ /^\[/ { print $1, $3, $4, $5, $6, $7 }' <<<"$canI" | sed 's/ *$//' | sort)
+want_rules=$(printf '%s\n' "events [] [create]" "leases.coordination.k8s.io [] [create]" "leases.coordination.k8s.io [my-lease] [get update list watch]" | sort)
+whoami=$(KUBECONFIG="$sa_kc" "$KUBECTL" auth whoami -o 'jsonpath={.status.userInfo.username}' 2>&1 || true)
+rbac_ok=false
+if [ "$got_rules" = "$want_rules" ] && [ "$whoami" = "system:serviceaccount:default:leaderelection-sa" ]; then
+  rbac_ok=true
+  ok "the token is $whoami and may do exactly what Role leaderelection-role grants"
+else
+  fail "the ServiceAccount token ($whoami) has other permissions than the Role: got [$(tr '\n' ';' <<<"$got_rules")], want [$(tr '\n' ';' <<<"$want_rules")]"
+fi
+for q in "delete leases/$LEASE" "list leases" "get pods" "get secrets"; do
+  # shellcheck disable=SC2086 # a verb and a resource
+  a=$(KUBECONFIG="$sa_kc" "$KUBECTL" auth can-i $q 2>/dev/null || true)
+  printf '$ kubectl auth can-i %s    # as the ServiceAccount\n%s\n' "$q" "$a"
+  [ "$a" = no ] || { fail "the ServiceAccount may $q"; rbac_ok=false; }
+done
+rm -f "$sa_kc" "$STATE/sa-ca.crt"
+
+# ---- 8. the securityContext as the kernel sees it -----------------------------------------------
+step "the securityContext as the kernel sees it (/proc/<pid>/status of each JVM)"
+security_ok=true
+printf '%-34s %-6s %-6s %-18s %-18s %-10s %-8s %-9s %s\n' POD PID UID CAPEFF CAPBND NONEWPRIV SECCOMP ROOTFS MEMLIMIT
+for p in $(live_pods); do
+  jpid=$(jvm_pid "$p")
+  st="/proc/$jpid/status"
+  uid=$(awk '/^Uid:/ { print $2 "/" $3 "/" $4 "/" $5 }' "$st")
+  gid=$(awk '/^Gid:/ { print $2 }' "$st")
+  capeff=$(awk '/^CapEff:/ { print $2 }' "$st")
+  capbnd=$(awk '/^CapBnd:/ { print $2 }' "$st")
+  capprm=$(awk '/^CapPrm:/ { print $2 }' "$st")
+  nnp=$(awk '/^NoNewPrivs:/ { print $2 }' "$st")
+  seccomp=$(awk '/^Seccomp:/ { print $2 }' "$st")
+  rootfs=$(awk '$5 == "/" { split($6, o, ","); print o[1] }' "/proc/$jpid/mountinfo" | tail -1)
+  mem=$(cat "$(container_cgroup memory "$p")/memory.limit_in_bytes")
+  printf '%-34s %-6s %-6s %-18s %-18s %-10s %-8s %-9s %s\n' "$p" "$jpid" "${uid%%/*}" "$capeff" "$capbnd" "$nnp" "$seccomp" "$rootfs" "$mem"
+  [ "$uid/$gid" = 65532/65532/65532/65532/65532 ] || { fail "$p runs as uid $uid gid $gid, not 65532"; security_ok=false; }
+  [ "$capeff$capprm$capbnd" = 000000000000000000000000000000000000000000000000 ] || { fail "$p has capabilities (eff $capeff, prm $capprm, bnd $capbnd)"; security_ok=false; }
+  [ "$nnp" = 1 ] || { fail "$p: no_new_privs is not set"; security_ok=false; }
+  [ "$seccomp" = 2 ] || { fail "$p: no seccomp filter (Seccomp: $seccomp)"; security_ok=false; }
+  [ "$rootfs" = ro ] || { fail "$p: the root filesystem is $rootfs, not read-only"; security_ok=false; }
+  [ "$mem" = $((160 * 1024 * 1024)) ] || { fail "$p: memory limit $mem, not 160Mi"; security_ok=false; }
+done
+[ "$security_ok" = false ] || ok "uid/gid 65532, no capabilities, no_new_privs, seccomp filter, read-only root, 160Mi limit: enforced by the kernel"
+
+# ---- 9. probes ---------------------------------------------------------------------------------
+step "probes: no failure after start-up (apart from the frozen pod while it was frozen)"
+events=$(kc get events --field-selector reason=Unhealthy --no-headers \
+  -o 'custom-columns=POD:.involvedObject.name,FIRST:.firstTimestamp,LAST:.lastTimestamp,EVENT:.eventTime,COUNT:.count,MSG:.message' 2>/dev/null || true)
+probe_failures=0
+while read -r pod _ last etime count msg; do
+  [ -n "$pod" ] || continue
+  case "$msg" in Startup*) continue ;; esac
+  if [ "$pod" = "$frozen" ]; then
+    t=$last
+    [ "$t" != "<none>" ] || t=$etime
+    e=$(date -d "$t" +%s 2>/dev/null || echo 0)
+    if awk -v e="$e" -v a="$freeze_t" -v b="$thaw_t" 'BEGIN { exit !(e >= a - 1 && e <= b + 15) }'; then continue; fi
+  fi
+  [ "$count" != "<none>" ] || count=1
+  probe_failures=$((probe_failures + count))
+  say "probe failure: $pod: $msg (x$count)"
+done <<<"$events"
+if [ "$probe_failures" = 0 ]; then ok "no liveness or readiness probe failed outside the freeze"; else fail "$probe_failures probe failure(s) (see above)"; fi
+
+# ---- 10. one leader at a time, from every container's log ---------------------------------------
+step "safety: no two pods worked in overlapping terms (every container's log)"
+sleep 1
+for f in "$STATE"/e2e-logs/*.log; do cp "$f" "$OUT/pod-logs/"; done
+analysis=$(python3 - "$OUT/pod-logs" "${deleted[@]}" <<'EOF'
+import datetime, glob, json, os, sys
+logdir, deleted = sys.argv[1], sys.argv[2:]
+def at(stamp):
+    # CRI log time: RFC 3339 with nanoseconds, UTC
+    return datetime.datetime.strptime(stamp[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+terms, units, released = [], 0, set()
+for path in sorted(glob.glob(os.path.join(logdir, "*.log"))):
+    pod = os.path.basename(path).rsplit("_", 1)[0]
+    acquired = last = None
+    for line in open(path, errors="replace"):
+        parts = line.rstrip("\n").split(" ", 3)
+        if len(parts) < 4:
+            continue
+        t, msg = at(parts[0]), parts[3].split("] ", 1)[-1]
+        if msg.startswith("successfully acquired lease"):
+            if acquired is not None:
+                terms.append((pod, acquired, last or acquired))
+            acquired, last = t, None
+        elif msg == "doing stuff...":
+            units += 1
+            if acquired is None:
+                acquired = t
+            last = t
+        elif msg.startswith("no longer the leader") and acquired is not None:
+            terms.append((pod, acquired, last or acquired))
+            acquired = last = None
+        elif msg.startswith("released lease"):
+            released.add(pod)
+    if acquired is not None:
+        terms.append((pod, acquired, last or acquired))
+overlaps = []
+for i, a in enumerate(terms):
+    for b in terms[i + 1:]:
+        if a[0] != b[0] and a[1] <= b[2] and b[1] <= a[2]:
+            overlaps.append(f"{a[0]} [{a[1]:.3f}, {a[2]:.3f}] and {b[0]} [{b[1]:.3f}, {b[2]:.3f}]")
+print(json.dumps({"overlaps": overlaps, "terms": len(terms), "units": units,
+                  "logs": len(glob.glob(os.path.join(logdir, "*.log"))),
+                  "unreleased": [p for p in deleted if p not in released]}))
+EOF
+)
+overlapping=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["overlaps"]))' "$analysis")
+read -r terms units nlogs < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["terms"], d["units"], d["logs"])' "$analysis")
+unreleased=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["unreleased"]))' "$analysis")
+if [ "$overlapping" = 0 ] && [ "$terms" -ge 8 ]; then
+  ok "0 overlapping work terms: $terms leadership terms, $units units of 'doing stuff...' in $nlogs container logs"
+else
+  fail "$overlapping overlapping work term(s) among $terms terms: $(python3 -c 'import json,sys; print("; ".join(json.loads(sys.argv[1])["overlaps"]))' "$analysis")"
+fi
+if [ -z "$unreleased" ]; then ok "each deleted leader logged 'released lease' on SIGTERM"; else fail "deleted leader(s) that did not release the Lease: $unreleased"; fi
+
+# ---- results -------------------------------------------------------------------------------------
+step "summary"
+show get lease "$LEASE"
+duration=$(elapsed "$started" "$(now)")
+cat >"$OUT/results.json" <<JSON
+{"cluster": "local-node", "kubernetes": "$version", "pods_ready": $pods_ready, "ready_after_apply_s": ${ready_s:-null},
+ "handovers": [$handovers_json],
+ "rollout_restart": {"ok": $rollout_ok, "handovers": $rollout_handovers, "max_gap_s": $rollout_gap},
+ "container_kill": {"ok": $container_kill_ok, "seconds": ${kill_s:-null}},
+ "frozen_leader": {"ok": $frozen_ok, "takeover_s": ${takeover_s:-null}, "lease_duration_s": $lease_s},
+ "drain_limited_by_pdb": $drain_ok, "rbac_exact": $rbac_ok, "security_context_enforced": $security_ok,
+ "probe_failures": $probe_failures, "overlapping_terms": $overlapping, "terms": $terms, "work_units": $units,
+ "failures": ${#failures[@]}, "duration_s": $duration}
+JSON
+python3 -m json.tool "$OUT/results.json" >/dev/null || die "target/e2e/results.json is not valid JSON"
+cat "$OUT/results.json"
+show delete -k k8s/ --ignore-not-found --wait=false
+kc delete lease "$LEASE" --ignore-not-found >/dev/null
+if [ ${#failures[@]} -gt 0 ]; then
+  say "e2e: FAILED (${#failures[@]} check(s)):"
+  printf '  - %s\n' "${failures[@]}"
+  exit 1
+fi
+say "e2e: OK in ${duration} s (results: target/e2e/results.json)"
