@@ -63,7 +63,7 @@ public final class LeaseApiException extends RuntimeException {
     return false;
   }
 
-  /** The server's certificate does not chain to the configured CA (as opposed to other TLS errors). */
+  /** The server's certificate does not chain to the configured CA (unlike other TLS errors). */
   private boolean isUntrusted() {
     for (Throwable t = getCause(); t != null; t = t.getCause() == t ? null : t.getCause()) {
       if (t instanceof CertPathValidatorException || t instanceof CertPathBuilderException
@@ -90,12 +90,13 @@ public final class LeaseApiException extends RuntimeException {
   public String explain(String leaseKey) {
     if (isTls()) {
       return isUntrusted()
-          ? "TLS: the API server's certificate at " + server + " is not trusted by the configured CA"
-              + " (certificate-authority / certificate-authority-data in the kubeconfig, or the"
-              + " in-cluster ca.crt): " + rootMessage()
+          ? "TLS: the API server's certificate at " + server + " is not trusted by the"
+              + " configured CA (certificate-authority / certificate-authority-data in the"
+              + " kubeconfig, or the in-cluster ca.crt): " + rootMessage()
           : "TLS: the handshake with the API server " + server + " failed; check its URL, the"
               + " configured CA (certificate-authority / certificate-authority-data in the"
-              + " kubeconfig, or the in-cluster ca.crt) and the client certificate: " + rootMessage();
+              + " kubeconfig, or the in-cluster ca.crt) and the client certificate: "
+              + rootMessage();
     }
     String namespace = leaseKey.substring(0, leaseKey.indexOf('/'));
     String verbName = verb.name().toLowerCase(java.util.Locale.ROOT);

@@ -42,10 +42,11 @@ class LeaseApiExceptionTest {
     assertThat(e.explain(KEY)).isEqualTo("TLS: the API server's certificate at " + SERVER
         + " is not trusted by the configured CA (certificate-authority /"
         + " certificate-authority-data in the kubeconfig, or the in-cluster ca.crt):"
-        + " CertPathBuilderException: unable to find valid certification path to requested target");
+        + " CertPathBuilderException: unable to find valid certification path to requested"
+        + " target");
   }
 
-  @DisplayName("other handshake failures (e.g. a host name the certificate does not name) say TLS too")
+  @DisplayName("other handshake failures (e.g. a host name not in the certificate) say TLS too")
   @Test
   void otherHandshakeFailures() {
     SSLHandshakeException handshake = new SSLHandshakeException("No subject alternative names"
