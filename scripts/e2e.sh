@@ -70,6 +70,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 rm -rf "$OUT"
 mkdir -p "$OUT/pod-logs"

@@ -18,7 +18,9 @@
 # Environment: CLUSTER (default leaderelection), IMAGE (default leaderelection:<pom version>),
 # NAMESPACE (default: the context's namespace), KIND_NODE_IMAGE (default: kind's own),
 # KIND_WORKERS (default 0: one node), FAILOVER_TIMEOUT seconds (default 30),
-# E2E_CLEANUP=1 (delete the cluster after a successful e2e).
+# E2E_CLEANUP=1 (delete the cluster after a successful e2e), CLUSTER_PROVIDER=local with
+# KUBE_CONTEXT and KUBECONFIG (set by scripts/cluster.sh: the steps deploy..undeploy on the local
+# node of scripts/node.sh instead of kind).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,13 +91,14 @@ need_kubectl() {
   KUBECTL="$provisioned"
 }
 
-# kubectl against the kind cluster only, never whatever the current context happens to be.
+# kubectl against the chosen cluster only, never whatever the current context happens to be:
+# kind-$CLUSTER, or KUBE_CONTEXT (scripts/cluster.sh sets it for the local node).
 kc() {
   need_kubectl
   if [ -n "${NAMESPACE:-}" ]; then
-    "$KUBECTL" --context "kind-$CLUSTER" --namespace "$NAMESPACE" "$@"
+    "$KUBECTL" --context "${KUBE_CONTEXT:-kind-$CLUSTER}" --namespace "$NAMESPACE" "$@"
   else
-    "$KUBECTL" --context "kind-$CLUSTER" "$@"
+    "$KUBECTL" --context "${KUBE_CONTEXT:-kind-$CLUSTER}" "$@"
   fi
 }
 
@@ -105,6 +108,10 @@ cluster_exists() {
 }
 
 need_cluster() {
+  if [ "${CLUSTER_PROVIDER:-kind}" = local ]; then
+    scripts/node.sh status >/dev/null || die "the local node is not running: run 'make cluster-up' first."
+    return
+  fi
   need_docker
   cluster_exists || die "kind cluster '$CLUSTER' does not exist: run 'make kind-up' first."
 }

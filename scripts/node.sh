@@ -573,7 +573,8 @@ inside() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
-    --allow-privileged=true --profiling=false >"$L/kube-apiserver.log" 2>&1 &
+    --kubelet-preferred-address-types InternalIP --allow-privileged=true --profiling=false \
+    >"$L/kube-apiserver.log" 2>&1 &
   pids+=($!)
   local i
   for ((i = 0; i < 600; i++)); do
@@ -691,10 +692,16 @@ down() {
   local after problems=()
   after=$(host_snapshot)
   local leftover
-  leftover=$(pgrep -f -- "$STATE/" || true)
-  for p in "${node_pids[@]}"; do
-    [ ! -e "/proc/$p" ] || leftover+=" $p"
+  local i
+  for ((i = 0; i < 25; i++)); do
+    leftover=$(pgrep -f -- "$STATE/" || true)
+    for p in "${node_pids[@]}"; do
+      [ ! -e "/proc/$p" ] || leftover+=" $p"
+    done
+    [ -n "${leftover// /}" ] || break
+    sleep 0.2
   done
+  [ -z "${leftover// /}" ] || leftover+=" ($(ps -o pid=,args= -p "$(tr ' ' ',' <<<"${leftover# }")" | cut -c1-80 | tr '\n' ';'))"
   [ -z "${leftover// /}" ] || problems+=("processes still running:${leftover}")
   grep -q -- "$STATE" /proc/self/mountinfo && problems+=("mounts under $STATE are left on the host")
   ls -d /sys/fs/cgroup/*/"$CGROUP_ROOT" >/dev/null 2>&1 && problems+=("cgroups /sys/fs/cgroup/*/$CGROUP_ROOT are left")
