@@ -23,12 +23,18 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 
 /**
- * One elector under test ("this" or "baseline"): its own namespace and Lease on the shared control
- * plane, 3 replicas, and every figure measured for it.
+ * One elector under test ("this", "this_jdk17", "baseline" or "clientgo"): its own namespace and
+ * Lease on the shared control plane, 3 replicas (more in the scaling run), and every figure
+ * measured for it.
  */
 final class Arm implements AutoCloseable {
 
   static final int REPLICAS = 3;
+
+  /** The number of replicas of this arm. */
+  final int replicas;
+  /** Whether the elector logs "released lease" on SIGTERM (client-go's does not log it). */
+  final boolean logsRelease;
 
   /** A process start: the wall-clock time just before the spawn. */
   record Start(Replica replica, Instant spawnedAt, boolean alone) {
@@ -60,6 +66,9 @@ final class Arm implements AutoCloseable {
   Map<String, Double> requestsPerMinByVerb = new LinkedHashMap<>();
   Map<String, Double> rawRequestsPerMinByVerb = new LinkedHashMap<>();
   Map<String, Double> startupRequestsByVerb = new LinkedHashMap<>();
+  /** CPU used in the steady window, % of one core: the leader's, and each follower's. */
+  double idleCpuLeader = Double.NaN;
+  final List<Double> idleCpuFollowers = new CopyOnWriteArrayList<>();
   double steadyWindowSeconds;
   int overlaps = -1;
   private volatile Watch watch;
@@ -67,11 +76,19 @@ final class Arm implements AutoCloseable {
 
   Arm(String name, ControlPlane controlPlane, KubernetesClient admin, ReplicaSet.Launcher launcher,
       Bench.Options options, long seed) {
+    this(name, "bench-" + name.replace('_', '-'), REPLICAS, controlPlane, admin, launcher, options,
+        seed);
+  }
+
+  Arm(String name, String namespace, int replicas, ControlPlane controlPlane,
+      KubernetesClient admin, ReplicaSet.Launcher launcher, Bench.Options options, long seed) {
     this.name = name;
+    this.replicas = replicas;
+    this.logsRelease = !name.equals("clientgo");
     this.options = options;
     this.admin = admin;
     this.random = new Random(seed);
-    this.set = ReplicaSet.of(controlPlane, "bench-" + name, "bench-lease", List.of(
+    this.set = ReplicaSet.of(controlPlane, namespace, "bench-lease", List.of(
         "--lease-duration=" + options.leaseDuration().toMillis() + "ms",
         "--renew-deadline=" + options.renewDeadline().toMillis() + "ms",
         "--retry-period=" + options.retryPeriod().toMillis() + "ms",
@@ -96,22 +113,46 @@ final class Arm implements AutoCloseable {
    * the end, and stops the replicas again (SIGTERM) so the next arm's window is not polluted.
    */
   void steady(Duration window, Map<String, Double> backgroundPerMin) throws InterruptedException {
-    say("steady state: starting %d replicas", REPLICAS);
+    steady(window, backgroundPerMin, false);
+  }
+
+  /** As above; {@code keepRunning}: leave the replicas running afterwards (scaling run). */
+  void steady(Duration window, Map<String, Double> backgroundPerMin, boolean keepRunning)
+      throws InterruptedException {
+    say("steady state: starting %d replicas", replicas);
     Map<String, Double> beforeStart = Bench.leaseRequests(admin);
-    for (int i = 0; i < REPLICAS; i++) {
+    for (int i = 0; i < replicas; i++) {
       startReplica(false);
     }
-    Replica leader = awaitSteady(Duration.ofSeconds(90));
+    Replica leader = awaitSteady(steadyTimeout());
     startupRequestsByVerb = Bench.minus(Bench.leaseRequests(admin), beforeStart);
     say("steady: %s leads; lease requests from start to steady %s", leader.identity(),
         startupRequestsByVerb);
     Thread.sleep(options.retryPeriod().multipliedBy(3).toMillis()); // let start-up traffic end
     Map<String, Double> m0 = Bench.leaseRequests(admin);
     long n0 = System.nanoTime();
+    Map<Replica, Long> cpu0 = new LinkedHashMap<>();
+    for (Replica r : set.alive()) {
+      cpu0.put(r, cpuTicks(r.pid()));
+    }
     Thread.sleep(window.toMillis());
+    long n1cpu = System.nanoTime();
     for (Replica r : set.alive()) {
       rssMiB.add(rssMiB(r.pid()));
     }
+    double cpuSeconds = (n1cpu - n0) / 1e9;
+    cpu0.forEach((r, ticks) -> {
+      long after = cpuTicks(r.pid());
+      if (ticks < 0 || after < 0) {
+        return;
+      }
+      double percent = 100.0 * (after - ticks) / CLOCK_TICKS / cpuSeconds;
+      if (r == leader) {
+        idleCpuLeader = percent;
+      } else {
+        idleCpuFollowers.add(percent);
+      }
+    });
     Map<String, Double> m1 = Bench.leaseRequests(admin);
     long n1 = System.nanoTime();
     steadyWindowSeconds = (n1 - n0) / 1e9;
@@ -124,11 +165,44 @@ final class Arm implements AutoCloseable {
       }
     });
     say("steady: %.1f lease requests/min net of background (%s per min) over %.0f s %s;"
-        + " RSS MiB %s", requestsPerMinByVerb.values().stream().mapToDouble(Double::doubleValue)
-        .sum(), requestsPerMinByVerb, steadyWindowSeconds, delta, rssMiB);
-    if (set.selfDeclaredLeaders().size() != 1 || set.alive().size() != REPLICAS) {
+        + " RSS MiB %s; CPU %% of a core: leader %.3f, followers %s",
+        requestsPerMinByVerb.values().stream().mapToDouble(Double::doubleValue)
+        .sum(), requestsPerMinByVerb, steadyWindowSeconds, delta, rssMiB, idleCpuLeader,
+        idleCpuFollowers.stream().map(v -> String.format(java.util.Locale.ROOT, "%.3f", v))
+            .toList());
+    if (set.selfDeclaredLeaders().size() != 1 || set.alive().size() != replicas) {
       problems.add("steady window: the election was not steady throughout");
     }
+    if (!keepRunning) {
+      stopAll();
+    }
+  }
+
+  /** Starting N JVMs on a shared 2-core machine takes a while: more time for more replicas. */
+  Duration steadyTimeout() {
+    return Duration.ofSeconds(90 + 4L * replicas);
+  }
+
+  /** Lease requests/min net of the background, summed over verbs (after {@link #steady}). */
+  double requestsPerMin() {
+    return requestsPerMinByVerb.values().stream().mapToDouble(Double::doubleValue).sum();
+  }
+
+  /** {@code rounds} graceful handovers only (the scaling run), replicas already running. */
+  void handovers(int rounds) throws InterruptedException {
+    for (int i = 1; i <= rounds; i++) {
+      try {
+        handover(i, rounds);
+      } catch (RuntimeException e) {
+        problems.add("handover round " + i + ": " + e.getMessage());
+        say("handover %d/%d FAILED: %s", i, rounds, e.getMessage());
+        recover();
+      }
+    }
+  }
+
+  /** Stops every replica (SIGTERM, then waits). */
+  void stop() throws InterruptedException {
     stopAll();
   }
 
@@ -151,7 +225,7 @@ final class Arm implements AutoCloseable {
   /** {@code rounds} graceful handovers and {@code rounds} crash failovers, interleaved. */
   void rounds(int rounds) throws InterruptedException {
     startWatch();
-    while (set.alive().size() < REPLICAS) {
+    while (set.alive().size() < replicas) {
       startReplica(false);
     }
     for (int i = 1; i <= rounds; i++) {
@@ -178,7 +252,7 @@ final class Arm implements AutoCloseable {
   }
 
   private void handover(int round, int rounds) throws InterruptedException {
-    Replica leader = awaitSteady(Duration.ofSeconds(60));
+    Replica leader = awaitSteady(steadyTimeout());
     randomPhase();
     Instant t0 = Instant.now();
     leader.terminate();
@@ -191,7 +265,7 @@ final class Arm implements AutoCloseable {
     if (code != 0) {
       problems.add("handover round " + round + ": " + leader.identity() + " exited " + code);
     }
-    if (!leader.logged("released lease")) {
+    if (logsRelease && !leader.logged("released lease")) {
       problems.add("handover round " + round + ": " + leader.identity() + " did not log a release");
     }
     startReplica();
@@ -236,18 +310,18 @@ final class Arm implements AutoCloseable {
 
   /** After a failed round: kill what is stuck, refill to 3 replicas, wait for a leader. */
   private void recover() throws InterruptedException {
-    while (set.alive().size() < REPLICAS) {
+    while (set.alive().size() < replicas) {
       startReplica();
     }
     try {
-      awaitSteady(Duration.ofSeconds(90));
+      awaitSteady(steadyTimeout());
     } catch (RuntimeException e) {
       problems.add("recovery: " + e.getMessage() + "; restarting all replicas");
       set.alive().forEach(Replica::close);
-      for (int i = 0; i < REPLICAS; i++) {
+      for (int i = 0; i < replicas; i++) {
         startReplica(false);
       }
-      awaitSteady(Duration.ofSeconds(120));
+      awaitSteady(steadyTimeout().plusSeconds(30));
     }
   }
 
@@ -281,7 +355,7 @@ final class Arm implements AutoCloseable {
     while (true) {
       List<Replica> alive = set.alive();
       List<Replica> leaders = set.selfDeclaredLeaders();
-      if (alive.size() == REPLICAS && leaders.size() == 1) {
+      if (alive.size() == replicas && leaders.size() == 1) {
         Replica leader = leaders.get(0);
         boolean followed = alive.stream().filter(r -> r != leader)
             .allMatch(r -> leader.identity().equals(lastReportedLeader(r)));
@@ -367,6 +441,21 @@ final class Arm implements AutoCloseable {
             }
           }
         });
+  }
+
+  /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat (100 on Linux). */
+  static final double CLOCK_TICKS = 100.0;
+
+  /** utime + stime of a process (all its threads), in clock ticks; -1 if it is gone. */
+  static long cpuTicks(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      // after "(comm)": state ppid ... field 14 utime, 15 stime (1-based over the whole line)
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split("\\s+");
+      return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
   }
 
   static double rssMiB(long pid) {

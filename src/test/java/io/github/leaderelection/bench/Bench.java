@@ -36,8 +36,22 @@ public final class Bench {
   record Options(int rounds, Path out, Path logs, List<String> electors, boolean quick,
       Duration window,
       Duration leaseDuration, Duration renewDeadline, Duration retryPeriod, Duration workInterval,
+      List<Integer> scaling, List<String> scalingArms, Duration scalingWindow, int scalingRounds,
       List<String> argv) {
   }
+
+  /** Every arm, in report order. */
+  static final List<String> ARMS = List.of("this", "clientgo", "baseline", "this_jdk17");
+
+  /** One point of the scaling run. */
+  record ScalePoint(String arm, int replicas, double requestsPerMin, double handoverP99Ms,
+      double rssMiBTotal, List<Double> handoverMs, double loadAverage, List<String> problems) {
+  }
+
+  static final List<ScalePoint> scalePoints = new ArrayList<>();
+
+  /** The image's JVM flags (JDK_JAVA_OPTIONS and the entrypoint's), once it is unpacked. */
+  static volatile String imageJvmFlags = "";
 
   private static final Pattern REQUEST_TOTAL = Pattern.compile(
       "^apiserver_request_total\\{([^}]*)}\\s+(\\S+)$");
@@ -66,15 +80,15 @@ public final class Bench {
     ControlPlane controlPlane = ControlPlane.start();
     List<Arm> arms = new ArrayList<>();
     String loadBefore = Report.loadAverage();
+    Launchers launchers = new Launchers(appJar, testClasses, controlPlane);
     try (KubernetesClient admin = controlPlane.adminClient()) {
       System.out.printf("bench: control plane up at %s (%.1f s)%n", controlPlane.url(),
           Duration.between(started, Instant.now()).toMillis() / 1000.0);
       long seed = 20261123L;
       for (String elector : options.electors()) {
-        ReplicaSet.Launcher launcher = elector.equals("this") ? ReplicaSet.appLauncher()
-            : ReplicaSet.classLauncher(appJar + ":" + testClasses,
-                BaselineMain.class.getName());
-        arms.add(new Arm(elector, controlPlane, admin, launcher, options, seed++));
+        String namespace = "bench-" + elector.replace('_', '-');
+        arms.add(new Arm(elector, namespace, Arm.REPLICAS, controlPlane, admin,
+            launchers.of(elector, namespace), options, seed++));
       }
       // (0) the API server's own Lease traffic (its identity lease in kube-system), to subtract
       Duration bgWindow = options.quick() ? Duration.ofSeconds(10) : Duration.ofSeconds(30);
@@ -104,10 +118,20 @@ public final class Bench {
         f.get();
       }
       pool.shutdown();
+      for (Arm arm : arms) {
+        arm.stop();
+      }
+      // (3) scaling: per arm and replica count, alone on the API server
+      for (String name : options.scalingArms()) {
+        for (int n : options.scaling()) {
+          scale(name, n, controlPlane, admin, launchers, options, seed++);
+        }
+      }
       String loadAfter = Report.loadAverage();
       Duration took = Duration.between(started, Instant.now());
       Report.write(options, arms, took, loadBefore, loadAfter, controlPlane);
     } finally {
+      launchers.close();
       if (options.logs() != null) {
         for (Arm arm : arms) {
           arm.dumpLogs(options.logs());
@@ -120,13 +144,53 @@ public final class Bench {
     System.exit(0);
   }
 
+  /**
+   * The scaling run for one arm and replica count: {@code n} replicas on their own Lease, alone on
+   * the API server; Lease requests/min over the window, total RSS at its end, then graceful
+   * handovers (each a SIGTERM to the leader and a replacement).
+   */
+  static void scale(String name, int n, ControlPlane controlPlane, KubernetesClient admin,
+      Launchers launchers, Options options, long seed) throws InterruptedException {
+    String namespace = "bench-scale-" + name.replace('_', '-') + "-" + n;
+    Arm arm = new Arm(name, namespace, n, controlPlane, admin, launchers.of(name, namespace),
+        options, seed);
+    try {
+      arm.say("scaling: %d replicas", n);
+      arm.steady(options.scalingWindow(), background, true);
+      double rss = 0;
+      for (double r : arm.rssMiB) {
+        rss += Double.isNaN(r) ? 0 : r;
+      }
+      arm.handovers(options.scalingRounds());
+      double p99 = Stats.percentile(arm.handoverMs, 99);
+      ScalePoint point = new ScalePoint(name, n, arm.requestsPerMin(), p99, rss,
+          List.copyOf(arm.handoverMs), Double.parseDouble(Report.loadAverage().split(" ")[0]),
+          List.copyOf(arm.problems));
+      scalePoints.add(point);
+      arm.say("scaling %d replicas: %.1f Lease requests/min, handover p99 %.0f ms %s, RSS total"
+          + " %.0f MiB, load %s", n, point.requestsPerMin(), p99, arm.handoverMs,
+          rss, Report.loadAverage());
+      arm.stop();
+    } catch (RuntimeException e) {
+      arm.say("scaling %d replicas FAILED: %s", n, e.getMessage());
+      scalePoints.add(new ScalePoint(name, n, Double.NaN, Double.NaN, Double.NaN, List.of(),
+          Double.NaN, List.of(e.getMessage())));
+    } finally {
+      arm.close();
+    }
+  }
+
   static Options parse(String[] args) {
     int rounds = -1;
     Path out = Path.of("bench");
     Path logs = null;
-    List<String> electors = List.of("this", "baseline");
+    List<String> electors = ARMS;
     boolean quick = false;
     int window = -1;
+    List<Integer> scaling = null;
+    List<String> scalingArms = List.of("this", "clientgo", "baseline");
+    int scalingWindow = -1;
+    int scalingRounds = -1;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       String value = null;
@@ -139,12 +203,26 @@ public final class Bench {
         case "--rounds" -> rounds = Integer.parseInt(value != null ? value : args[++i]);
         case "--out" -> out = Path.of(value != null ? value : args[++i]);
         case "--logs" -> logs = Path.of(value != null ? value : args[++i]);
-        case "--only" -> electors = List.of(value != null ? value : args[++i]);
+        case "--only" -> electors = List.of((value != null ? value : args[++i]).split(","));
+        case "--scaling" -> {
+          String v = value != null ? value : args[++i];
+          scaling = v.equals("none") ? List.of()
+              : java.util.Arrays.stream(v.split(",")).map(Integer::parseInt).toList();
+        }
+        case "--scaling-arms" -> scalingArms = List.of((value != null ? value : args[++i])
+            .split(","));
+        case "--scaling-window" -> scalingWindow = Integer.parseInt(value != null ? value
+            : args[++i]);
+        case "--scaling-rounds" -> scalingRounds = Integer.parseInt(value != null ? value
+            : args[++i]);
         case "--window" -> window = Integer.parseInt(value != null ? value : args[++i]);
         case "--quick" -> quick = true;
         case "-h", "--help" -> {
           System.out.println("usage: Bench [--rounds N (20)] [--out DIR (bench)]"
-              + " [--only this|baseline] [--window SECONDS (60)] [--quick (2 rounds, 20 s window)]"
+              + " [--only ARM,... of " + ARMS + "] [--window SECONDS (60)]"
+              + " [--scaling N,... (3,10,30) | none] [--scaling-arms ARM,... (this,clientgo,"
+              + "baseline)] [--scaling-window SECONDS (60)] [--scaling-rounds N (5)]"
+              + " [--quick (2 rounds, 20 s windows, scaling 3,10 with 2 rounds)]"
               + " [--logs DIR (keep every replica's log)]");
           System.exit(0);
         }
@@ -152,8 +230,13 @@ public final class Bench {
       }
     }
     for (String e : electors) {
-      if (!e.equals("this") && !e.equals("baseline")) {
-        throw new IllegalArgumentException("--only takes this or baseline, not " + e);
+      if (!ARMS.contains(e)) {
+        throw new IllegalArgumentException("--only takes arms of " + ARMS + ", not " + e);
+      }
+    }
+    for (String e : scalingArms) {
+      if (!ARMS.contains(e)) {
+        throw new IllegalArgumentException("--scaling-arms takes arms of " + ARMS + ", not " + e);
       }
     }
     if (rounds < 0) {
@@ -162,9 +245,19 @@ public final class Bench {
     if (window < 0) {
       window = quick ? 20 : 60;
     }
+    if (scaling == null) {
+      scaling = quick ? List.of(3, 10) : List.of(3, 10, 30);
+    }
+    if (scalingWindow < 0) {
+      scalingWindow = quick ? 20 : 60;
+    }
+    if (scalingRounds < 0) {
+      scalingRounds = quick ? 2 : 5;
+    }
     return new Options(rounds, out, logs, electors, quick, Duration.ofSeconds(window),
         Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2),
-        Duration.ofSeconds(5), List.of(args));
+        Duration.ofSeconds(5), scaling, scalingArms, Duration.ofSeconds(scalingWindow),
+        scalingRounds, List.of(args));
   }
 
   /**

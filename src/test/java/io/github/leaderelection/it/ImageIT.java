@@ -23,6 +23,9 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.jar.JarFile;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -45,6 +48,9 @@ class ImageIT extends ReplicaTestSupport {
   private static final Set<String> SHELLS =
       Set.of("sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "busybox");
   private static final long MAX_COMPRESSED_BYTES = 80_000_000L;
+  private static final String AOT_CACHE = "/app/aot/leaderelection.aot";
+  private static final Pattern CLASS_LOAD = Pattern.compile(
+      "\\[class,load\\s*] (\\S+) source: (.*)$");
 
   private static Path workDir;
   private static ImageTarball.Unpacked image;
@@ -188,6 +194,118 @@ class ImageIT extends ReplicaTestSupport {
               || l.contains("UnsatisfiedLinkError") || l.contains("Read-only file system"));
     }
     assertNoOverlappingWork();
+  }
+
+  /**
+   * The runtime is a JDK 25 and the application's bytecode stays at release 17; the AOT cache is
+   * in the entrypoint and in a layer of its own (so every other layer stays reproducible).
+   */
+  @Test
+  void runsOnJdk25WithTheAotCacheInALayerOfItsOwn() throws IOException {
+    Path release = image.rootfs().resolve("usr/lib/jvm/jre/release");
+    assertThat(Files.readAllLines(release)).as("%s", release)
+        .anyMatch(l -> l.startsWith("JAVA_VERSION=\"25"));
+    assertThat(image.entrypoint()).as("Entrypoint").contains("-XX:AOTCache=" + AOT_CACHE);
+    assertThat(image.entrypoint().indexOf("-XX:AOTCache=" + AOT_CACHE))
+        .as("the JVM flag comes before the main class")
+        .isLessThan(image.entrypoint().indexOf("io.github.leaderelection.cli.LeaderElectionCommand"));
+    assertThat(image.rootfs().resolve(AOT_CACHE.substring(1))).isRegularFile();
+
+    List<ImageTarball.Layer> withCache = new ArrayList<>();
+    for (ImageTarball.Layer layer : image.layers()) {
+      List<String> files = image.entries(layer).stream().filter(e -> !e.endsWith("/")).toList();
+      if (files.contains(AOT_CACHE.substring(1))) {
+        withCache.add(layer);
+        assertThat(files).as("files of the AOT cache's layer").containsExactly(AOT_CACHE.substring(1));
+      }
+    }
+    assertThat(withCache).as("layers holding %s", AOT_CACHE).hasSize(1);
+
+    // Jars only on the class path (the AOT cache cannot record classes from directories; Jib
+    // names the project's jar by a wildcard), and the project's classes are Java 17 class files
+    // (major version 61): the jar still runs on 17.
+    String classpath = Files.readString(image.rootfs().resolve("app/jib-classpath-file")).trim();
+    assertThat(classpath.split(":")).allMatch(e -> e.endsWith(".jar") || e.endsWith("/*"));
+    Path appJar;
+    try (Stream<Path> jars = Files.list(image.rootfs().resolve("app/classpath"))) {
+      appJar = jars.filter(p -> p.toString().endsWith(".jar")).findFirst().orElseThrow();
+    }
+    try (JarFile jar = new JarFile(appJar.toFile())) {
+      var entry = jar.getJarEntry("io/github/leaderelection/App.class");
+      assertThat(entry).as("App.class in %s", appJar).isNotNull();
+      byte[] header = jar.getInputStream(entry).readNBytes(8);
+      assertThat(((header[6] & 0xff) << 8) | (header[7] & 0xff)).as("class file major version")
+          .isEqualTo(61);
+    }
+  }
+
+  /**
+   * The cache is used, not merely present: a replica started from the entrypoint with
+   * {@code -XX:AOTMode=on} (the JVM refuses to start on a cache it cannot use) and class-load
+   * logging takes part in the election, and its classes, the application's and fabric8's
+   * included, come from the cache ("source: shared objects file") instead of the jars.
+   */
+  @Test
+  void theJvmLoadsItsClassesFromTheAotCache(TestInfo info) throws Exception {
+    String namespace = namespaceFor(info);
+    RootfsRuntime runtime = RootfsRuntime.prepare(image, namespace, controlPlane.kubeconfig())
+        .withEnv("JAVA_TOOL_OPTIONS", "-XX:AOTMode=on -Xlog:aot=info -Xlog:class+load=info");
+    replicas = ReplicaSet.of(controlPlane, namespace, "my-lease", List.of("--work-interval=1s"),
+        runtime, controlPlane.kubeconfig());
+    Replica replica = replicas.start("image-aot");
+    String lease = namespace + "/my-lease";
+    await(Duration.ofSeconds(120)).alias(tail(replica))
+        .until(() -> replica.logged("successfully acquired lease " + lease)
+            && replica.logged("doing stuff..."));
+
+    assertThat(replica.logged("Opened AOT cache " + AOT_CACHE)).as(tail(replica)).isTrue();
+    int shared = 0;
+    int total = 0;
+    int app = 0;
+    List<String> appFromElsewhere = new ArrayList<>();
+    List<String> fabric8Shared = new ArrayList<>();
+    for (String line : replica.texts()) {
+      Matcher m = CLASS_LOAD.matcher(line);
+      if (!m.find()) {
+        continue;
+      }
+      total++;
+      boolean fromCache = m.group(2).startsWith("shared objects file");
+      if (fromCache) {
+        shared++;
+      }
+      String name = m.group(1);
+      if (name.startsWith("io.github.leaderelection.") && !name.contains("$$Lambda")) {
+        app++;
+        if (!fromCache) {
+          appFromElsewhere.add(name + " from " + m.group(2));
+        }
+      }
+      if (name.startsWith("io.fabric8.kubernetes.client.") && fromCache) {
+        fabric8Shared.add(name);
+      }
+    }
+    System.out.printf(Locale.ROOT, "ImageIT: %d of %d classes loaded from the AOT cache;"
+        + " application classes not from it: %s%n", shared, total, appFromElsewhere);
+    assertThat(total).as("class+load lines").isGreaterThan(1000);
+    assertThat(shared).as("classes from the AOT cache, of %d", total)
+        .isGreaterThan(total * 8 / 10);
+    assertThat(fabric8Shared).as("fabric8 client classes from the AOT cache").hasSizeGreaterThan(100);
+    // The training run covers the in-cluster path; a few classes only this run needs (picocli's
+    // converters for options the training did not pass) may come from the jar.
+    assertThat(app).as("application classes loaded").isGreaterThan(20);
+    assertThat(appFromElsewhere).as("application classes not from the AOT cache, of %d", app)
+        .hasSizeLessThan(app / 10);
+
+    replica.terminate();
+    assertThat(replica.awaitExit(Duration.ofSeconds(60))).as(tail(replica)).isZero();
+  }
+
+  private static String tail(Replica replica) {
+    List<String> lines = replica.texts().stream()
+        .filter(l -> !l.contains("[class,load") && !l.contains("[aot"))
+        .toList();
+    return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
   }
 
   private static HttpResponse<String> get(Replica replica, String path) throws Exception {

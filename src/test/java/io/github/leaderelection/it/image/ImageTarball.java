@@ -51,6 +51,19 @@ public final class ImageTarball {
           .mapToLong(Layer::compressedBytes).sum();
     }
 
+    /** The paths a layer adds (directories end in /), as its tar lists them. */
+    public List<String> entries(Layer layer) throws IOException {
+      Path file = rootfs.resolveSibling("blobs").resolve(layer.file());
+      List<String> entries = new ArrayList<>();
+      for (String entry : tar("-tzf", file.toString(), "--warning=no-unknown-keyword").split("\n")) {
+        String path = entry.replaceFirst("^\\./", "");
+        if (!path.isEmpty()) {
+          entries.add(path);
+        }
+      }
+      return entries;
+    }
+
     /** Bytes of the regular files in the root filesystem. */
     public long unpackedBytes() {
       try (Stream<Path> files = Files.walk(rootfs)) {
@@ -168,7 +181,7 @@ public final class ImageTarball {
       }
     }
     tar("-xf", layer.toString(), "-C", rootfs.toString(), "--numeric-owner", "--same-owner",
-        "--preserve-permissions", "--exclude=.wh.*");
+        "--preserve-permissions", "--exclude=.wh.*", "--warning=no-unknown-keyword");
   }
 
   /** Deletes a file, a symlink (not what it points to) or a directory tree. */

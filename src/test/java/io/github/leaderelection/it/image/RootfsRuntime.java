@@ -55,10 +55,22 @@ public final class RootfsRuntime implements ReplicaSet.Launcher {
 
   private final ImageTarball.Unpacked image;
   private final String namespace;
+  private final List<String> extraEnv;
 
-  private RootfsRuntime(ImageTarball.Unpacked image, String namespace) {
+  private RootfsRuntime(ImageTarball.Unpacked image, String namespace, List<String> extraEnv) {
     this.image = image;
     this.namespace = namespace;
+    this.extraEnv = List.copyOf(extraEnv);
+  }
+
+  /**
+   * The same runtime with {@code NAME=VALUE} added to the image's environment (after it, so it
+   * wins), e.g. JAVA_TOOL_OPTIONS for JVM logging in a test.
+   */
+  public RootfsRuntime withEnv(String name, String value) {
+    List<String> env = new ArrayList<>(extraEnv);
+    env.add(name + "=" + value);
+    return new RootfsRuntime(image, namespace, env);
   }
 
   /**
@@ -81,7 +93,7 @@ public final class RootfsRuntime implements ReplicaSet.Launcher {
     Files.setAttribute(target, "unix:uid", ids[0]);
     Files.setAttribute(target, "unix:gid", ids[1]);
     Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("r--------"));
-    return new RootfsRuntime(image, namespace);
+    return new RootfsRuntime(image, namespace, List.of());
   }
 
   /** The kubeconfig with every referenced certificate/key file inlined as {@code *-data}. */
@@ -118,6 +130,7 @@ public final class RootfsRuntime implements ReplicaSet.Launcher {
     command.addAll(image.env());
     command.add("POD_NAME=" + identity);
     command.add("POD_NAMESPACE=" + namespace);
+    command.addAll(extraEnv);
     command.add("unshare");
     command.add("--mount");
     command.add("--propagation");
