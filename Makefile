@@ -13,7 +13,7 @@ DEMO_ARGS  ?=
 BENCH_ARGS ?=
 
 .PHONY: help build test lint image image-tar base-image kind-up kind-load deploy status logs \
-        failover e2e undeploy kind-down demo bench control-plane clean
+        failover e2e undeploy kind-down cluster-up cluster-down node-binaries demo bench control-plane clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,29 +45,38 @@ demo: ## See leader election in action, no cluster needed (DEMO_ARGS="--rounds 2
 bench: ## Benchmark failover, API load, memory vs fabric8's LeaderElector -> bench/
 	scripts/bench.sh $(BENCH_ARGS)
 
+cluster-up: ## Start a local single-node Kubernetes (offline, in its own namespaces; built from Go modules + Debian packages)
+	scripts/node.sh up
+
+cluster-down: ## Stop the local node, remove its state, check the host is as before
+	scripts/node.sh down
+
+node-binaries: ## Build the local node's binaries (kubelet, kube-proxy, ...) without starting it
+	scripts/node.sh build
+
 kind-up: ## Create the kind cluster $(CLUSTER)
 	scripts/kind.sh up
 
 kind-load: ## Build the image and load it into the kind cluster
 	scripts/kind.sh load
 
-deploy: ## Apply RBAC and the 3-replica Deployment (kubectl apply -k k8s/)
-	scripts/kind.sh deploy
+deploy: ## Apply RBAC and the 3-replica Deployment (kubectl apply -k k8s/; local node, or kind where Docker runs)
+	scripts/cluster.sh deploy
 
 status: ## Show the pods and who holds the Lease
-	scripts/kind.sh status
+	scripts/cluster.sh status
 
 logs: ## Tail the logs of all replicas
-	scripts/kind.sh logs
+	scripts/cluster.sh logs
 
 failover: ## Delete the leader pod and report how long until a new holder
-	scripts/kind.sh failover
+	scripts/cluster.sh failover
 
-e2e: ## End to end on kind: up, load, deploy, 3/3 Ready, failover, logs (needs Docker)
-	scripts/kind.sh e2e
+e2e: ## The article end to end, checked -> target/e2e/results.json (local node; kind where Docker runs)
+	scripts/cluster.sh e2e
 
 undeploy: ## Remove the Deployment and RBAC
-	scripts/kind.sh undeploy
+	scripts/cluster.sh undeploy
 
 kind-down: ## Delete the kind cluster
 	scripts/kind.sh down
