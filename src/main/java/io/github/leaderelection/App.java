@@ -1,7 +1,6 @@
 package io.github.leaderelection;
 
 import io.fabric8.kubernetes.client.Config;
-import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.github.leaderelection.cli.Settings;
@@ -16,9 +15,7 @@ import io.github.leaderelection.health.LeaseEvents;
 import io.github.leaderelection.health.PodLabeler;
 import io.github.leaderelection.health.PrometheusMetrics;
 import io.github.leaderelection.work.ArticleController;
-import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,15 +31,21 @@ public final class App {
   private static final Duration HALT_MARGIN = Duration.ofSeconds(2);
 
   private final Settings settings;
+  private final Config clientConfig;
 
-  public App(Settings settings) {
+  /**
+   * @param clientConfig the API client's configuration, already checked (see
+   *     {@code cli.KubeClientConfig}): bad input was answered before anything started
+   */
+  public App(Settings settings, Config clientConfig) {
     this.settings = settings;
+    this.clientConfig = clientConfig;
   }
 
   /** Runs until SIGTERM/SIGINT; returns the exit code. */
   public int run() throws InterruptedException {
     ElectionConfig election = settings.election();
-    try (KubernetesClient client = new KubernetesClientBuilder().withConfig(clientConfig()).build()) {
+    try (KubernetesClient client = new KubernetesClientBuilder().withConfig(clientConfig).build()) {
       PrometheusMetrics metrics = new PrometheusMetrics(election.leaseName());
       List<LeadershipListener> listeners = new ArrayList<>();
       listeners.add(new ArticleController(election.identity(), settings.workInterval()));
@@ -123,29 +126,5 @@ public final class App {
         watchdog.start();
       });
     }
-  }
-
-  private Config clientConfig() {
-    Config base;
-    if (settings.kubeconfig() != null) {
-      try {
-        base = Config.fromKubeconfig(null, Files.readString(settings.kubeconfig()),
-            settings.kubeconfig().toString());
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-    } else {
-      base = Config.autoConfigure(null);
-    }
-    // No request may outlive the point where the leader has to give up: half the renew deadline
-    // leaves room for a second try. And no hidden retries inside the client: the elector retries
-    // itself, on its own schedule and within its deadline.
-    int timeoutMillis = (int) Math.max(1000, settings.election().renewDeadline().toMillis() / 2);
-    return new ConfigBuilder(base)
-        .withConnectionTimeout(timeoutMillis)
-        .withRequestTimeout(timeoutMillis)
-        .withRequestRetryBackoffLimit(0)
-        .withWatchReconnectInterval(500)
-        .build();
   }
 }

@@ -1,5 +1,6 @@
 package io.github.leaderelection.cli;
 
+import io.fabric8.kubernetes.client.Config;
 import io.github.leaderelection.App;
 import io.github.leaderelection.election.ElectionConfig;
 import io.github.leaderelection.logging.LogSetup;
@@ -160,14 +161,15 @@ public final class LeaderElectionCommand implements Callable<Integer> {
     Settings settings = toSettings();
     // A kubeconfig that cannot work is bad input like a bad flag: one line and 2, before anything
     // starts, rather than a stack trace or retries for ever against a default URL.
+    Config client;
     try {
-      KubeClientConfig.load(settings.kubeconfig(), Duration.ofSeconds(1));
+      client = KubeClientConfig.load(settings.kubeconfig(), settings.election().requestTimeout());
     } catch (KubeClientConfig.Problem e) {
       spec.commandLine().getErr().println("leaderelection: " + e.getMessage());
       spec.commandLine().getErr().flush();
       return 2;
     }
-    return new App(settings).run();
+    return new App(settings, client).run();
   }
 
   /** Validates every option and resolves the defaults that do not come from flags. */

@@ -106,6 +106,8 @@ final class Campaign {
   /** The view was read just now: decide from it without reading again. */
   private boolean fresh;
   private String reportedLeader;
+  /** The view version at which we last tried to take back a Lease that names us. */
+  private long retakeTriedAtVersion = -1;
   private Phase phase = Phase.RUNNING;
   private Term stoppedTerm;
   private long workWaitUntil;
@@ -245,6 +247,15 @@ final class Campaign {
 
   /** When the next attempt is due. */
   private long dueAt(long now) {
+    if (term == null) {
+      LeaseView.Snapshot seen = view.snapshot();
+      if (seen.record().isHeldBy(config.identity()) && seen.version() != retakeTriedAtVersion) {
+        // The Lease names us while we do not lead (a renewal stored late, or we restarted): only
+        // we can be working under our name, so take it back now, whatever the backoff says,
+        // rather than leave the group leaderless for a lease duration. Once per version seen.
+        return now;
+      }
+    }
     if (term != null || consecutiveErrors > 0 || !watching()) {
       return nextAttemptAt; // leader: every retry period; polling or failing: backoff with jitter
     }
@@ -265,6 +276,9 @@ final class Campaign {
     boolean mustRead = !fresh && (conflicted || (!leading && !watching()));
     fresh = false;
     LeaseView.Snapshot seen = view.snapshot();
+    if (!leading && seen.record().isHeldBy(config.identity())) {
+      retakeTriedAtVersion = seen.version(); // the shortcut in dueAt is taken once per version
+    }
     if (mustRead || !seen.known()) {
       send(Purpose.READ, LeaseLock.Verb.GET, null, null, now);
       return;

@@ -98,14 +98,11 @@ public record ElectionConfig(
 
   /**
    * The bound of one Lease request as a whole, headers and body: half the renew deadline (room for
-   * a second try before the leader must step down), at least 1s, at most 10s. A request that has
-   * not completed by then is abandoned and counts as failed.
+   * a second try before the leader must step down), at most 10s. A request that has not completed
+   * by then is abandoned and counts as failed.
    */
   public Duration requestTimeout() {
     Duration half = renewDeadline.dividedBy(2);
-    if (half.compareTo(Duration.ofSeconds(1)) < 0) {
-      return Duration.ofSeconds(1);
-    }
     return half.compareTo(MAX_REQUEST_TIMEOUT) > 0 ? MAX_REQUEST_TIMEOUT : half;
   }
 

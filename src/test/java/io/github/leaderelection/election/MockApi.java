@@ -175,6 +175,11 @@ public final class MockApi implements AutoCloseable {
     return testClient.leases().inNamespace(NAMESPACE).resource(lease).create();
   }
 
+  /** Deletes the Lease behind every replica's back, as an operator's {@code kubectl delete lease}. */
+  public void deleteLease() {
+    testClient.leases().inNamespace(NAMESPACE).withName(LEASE).delete();
+  }
+
   /** Rewrites the stored record (conditional on the stored resourceVersion), as another replica. */
   public Lease writeRecord(LeaderElectionRecord record) {
     return testLock().update(lease(), record);
