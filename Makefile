@@ -9,6 +9,8 @@ MVN        ?= mvn -B
 # true: tests use the control-plane binaries provisioned locally (built from Go modules when
 # missing); false: kube-api-test downloads them itself (needs internet access).
 KUBEAPITEST_OFFLINE ?= auto
+# run: `make test` ends with the article on a local Kubernetes node (scripts/e2e.sh); skip: without it.
+NODE_E2E   ?= run
 DEMO_ARGS  ?=
 BENCH_ARGS ?=
 
@@ -24,8 +26,8 @@ build: ## Build the runnable jar target/leaderelection.jar (no tests)
 control-plane: ## Provide kube-apiserver, etcd and kubectl for the tests (built from Go modules if missing)
 	scripts/provision-control-plane.sh
 
-test: ## Unit and integration tests (real kube-apiserver + etcd on loopback)
-	KUBEAPITEST_OFFLINE=$(KUBEAPITEST_OFFLINE) scripts/test.sh
+test: ## Unit + integration tests (real kube-apiserver + etcd), then the e2e on a local node (NODE_E2E=skip: without it)
+	KUBEAPITEST_OFFLINE=$(KUBEAPITEST_OFFLINE) NODE_E2E=$(NODE_E2E) scripts/test.sh
 
 lint: ## shellcheck every script
 	scripts/lint.sh

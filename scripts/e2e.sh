@@ -86,6 +86,7 @@ else
 fi
 KUBECONFIG=$("$node" kubeconfig)
 export KUBECONFIG
+export KUBECACHEDIR="$STATE/kubectl-cache"
 show get nodes -o wide
 
 # Every container's log, kept: the kubelet removes a pod's logs with the pod, so each log file

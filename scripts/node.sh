@@ -102,8 +102,13 @@ check() {
 # ---- binaries ---------------------------------------------------------------------------------
 
 NODE_TOOLS=(kubelet kube-proxy kube-controller-manager kube-scheduler pause nsforward)
+# What the binaries are built from: a change to any of it rebuilds them.
+build_inputs() {
+  (cd "$root/node" && cat go.mod go.sum ./*/*.go && sed -n '/^build() {/,/^}/p' "$self") | sha256sum | cut -d' ' -f1
+}
 binaries_present() {
   local b
+  [ "$(cat "$BIN/.inputs" 2>/dev/null)" = "$(build_inputs)" ] || return 1
   for b in "${NODE_TOOLS[@]}"; do [ -x "$BIN/$b" ] || return 1; done
   for b in etcd kube-apiserver kubectl; do [ -x "$CP_BIN/$b" ] || return 1; done
 }
@@ -162,6 +167,7 @@ build() {
     rm -rf "$staging"
     die "go build of the node's binaries failed (output above)"
   }
+  build_inputs >"$staging/.inputs"
   rm -rf "$BIN"
   mv "$staging" "$BIN"
   log "binaries ready in $BIN ($((SECONDS - start)) s)"
@@ -203,6 +209,11 @@ host_snapshot() {
   echo "## sysctls"
   for s in "${SYSCTLS[@]}"; do
     [ -e "/proc/sys/$s" ] && echo "$s=$(cat "/proc/sys/$s")"
+  done
+  echo "## paths"
+  for s in /var/lib/kubelet /var/lib/cni /var/lib/containerd /run/containerd /etc/cni /opt/cni \
+    /var/log/pods /var/log/containers /run/netns /etc/kubernetes; do
+    [ ! -e "$s" ] || echo "$s"
   done
   echo "## mounts"
   awk '{ print $5, $(NF-2) }' /proc/self/mountinfo | sort -u
@@ -540,9 +551,16 @@ inside() {
   }
   trap stop TERM INT
   # Nothing of the node may land in host paths: a private /run, /var/log and /tmp for the tools.
-  mkdir -p "$STATE/fs/run" "$STATE/fs/var-log" "$STATE/fs/sysctl"
+  mkdir -p "$STATE/fs/run" "$STATE/fs/var-log" "$STATE/fs/tmp" "$STATE/fs/sysctl" \
+    "$STATE/fs/var-lib/upper" "$STATE/fs/var-lib/work"
   mount --bind "$STATE/fs/run" /run
   mount --bind "$STATE/fs/var-log" /var/log
+  mount --bind "$STATE/fs/tmp" /tmp
+  # Some paths are fixed in the kubelet and libcni (/var/lib/kubelet/device-plugins,
+  # /var/lib/cni/results): the node sees the host's /var/lib through an overlay whose writes land
+  # in the state directory.
+  mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$STATE/fs/var-lib/upper,workdir=$STATE/fs/var-lib/work" /var/lib
+  export KUBECACHEDIR="$STATE/kubectl-cache"
   # The kubelet insists on these values; set here, read-only, for the node only.
   local kv
   for kv in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_on_oops=1 \
@@ -708,7 +726,7 @@ down() {
   rm -rf "$STATE"
   if [ -n "$before" ]; then
     local section diff
-    for section in links addresses routes iptables sysctls mounts; do
+    for section in links addresses routes iptables sysctls paths mounts; do
       diff=$(diff <(sed -n "/^## $section\$/,/^## /p" <<<"$before" | grep -v '^## ') \
         <(sed -n "/^## $section\$/,/^## /p" <<<"$after" | grep -v '^## ') || true)
       if [ -n "$diff" ]; then

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The test command behind `make test`: provisions the control plane, then runs unit and
-# integration tests with Maven.
+# The test command behind `make test`: provisions the control plane, runs unit and integration
+# tests with Maven, then the article's walkthrough on a real single-node Kubernetes (the local
+# node of scripts/node.sh: scripts/e2e.sh, results in target/e2e/results.json).
+#
+# NODE_E2E=run   (default) the node e2e is part of the tests. Checked first: where a node cannot
+#                run (not root, no namespaces, overlayfs, bridge or netfilter...), the tests stop
+#                at once with one line saying what is missing.
+# NODE_E2E=skip  run everything else; says so at the end (make test NODE_E2E=skip).
 #
 # KUBEAPITEST_OFFLINE=true   use local binaries, building them from Go modules when missing
 # KUBEAPITEST_OFFLINE=false  let kube-api-test download its binaries (needs internet access)
@@ -8,6 +14,21 @@
 #                            else false
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+node_e2e="${NODE_E2E:-run}"
+case "$node_e2e" in
+  run)
+    if ! why=$(scripts/node.sh check); then
+      echo "test: the node e2e cannot run on this machine ($why); to run the other tests without it: make test NODE_E2E=skip" >&2
+      exit 1
+    fi
+    ;;
+  skip) ;;
+  *)
+    echo "test: NODE_E2E must be run or skip, not '$node_e2e'" >&2
+    exit 2
+    ;;
+esac
 
 mode="${KUBEAPITEST_OFFLINE:-auto}"
 if [ "$mode" = auto ]; then
@@ -24,5 +45,13 @@ fi
 version=$(scripts/provision-control-plane.sh --print-version)
 # The image tarball for ImageIT, built offline (Jib on a locally assembled base, cached in target/).
 scripts/build-image-tar.sh
-exec ${MVN:-mvn -B} verify -Dkubeapitest.offline="$mode" -Dkubeapitest.version="$version" \
+# shellcheck disable=SC2086 # MVN is a command line
+${MVN:-mvn -B} verify -Dkubeapitest.offline="$mode" -Dkubeapitest.version="$version" \
   -Dkubeapitest.dir="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}" "$@"
+if [ "$node_e2e" = skip ]; then
+  echo "test: the node e2e was SKIPPED (NODE_E2E=skip): the manifests in k8s/ were not run on a node" >&2
+  exit 0
+fi
+# The image the node runs is the one just tested (ImageIT); the node's binaries are cached.
+scripts/node.sh build
+scripts/e2e.sh
