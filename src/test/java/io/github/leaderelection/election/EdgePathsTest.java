@@ -416,6 +416,16 @@ class EdgePathsTest {
   }
 
   @Test
+  @DisplayName("L4: k8s/deploy.yaml gives the pod more grace than the longest stop (11 s + the 2 s halt margin)")
+  void theDeploymentsGracePeriodCoversTheShutdownBound() throws IOException {
+    String deploy = java.nio.file.Files.readString(java.nio.file.Path.of("k8s/deploy.yaml"));
+    java.util.regex.Matcher m = java.util.regex.Pattern
+        .compile("terminationGracePeriodSeconds: (\\d+)").matcher(deploy);
+    assertThat(m.find()).isTrue();
+    assertThat(Integer.parseInt(m.group(1))).isGreaterThan(11 + 2);
+  }
+
+  @Test
   @DisplayName("a follower's conflict is not an API error, and a read after it comes before the next write")
   void aConflictIsFollowedByARead() {
     h.api.createLease("other", 15, START_WALL, START_WALL, 1);
