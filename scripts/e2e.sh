@@ -65,6 +65,8 @@ cleanup() {
   local p
   for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The node's own logs, for whoever reads a failure.
+  if [ -d "$STATE/logs" ]; then cp -R "$STATE/logs" "$OUT/node-logs" 2>/dev/null || true; fi
   if [ "${E2E_KEEP:-0}" != 1 ] && [ -n "${node_started:-}" ]; then
     "$node" down || say "FAILED: cluster-down left something on the host (see above)"
   fi
@@ -142,12 +144,14 @@ ready_count() {
 }
 # Waits for 3 Ready pods, none terminating, and a Lease held by one of them.
 settle() {
-  local t=0 h
+  local h deadline=$(($(date +%s) + 120))
   until [ "$(ready_count)" = 3 ] && [ "$(kc get pods -l "$SELECTOR" --no-headers 2>/dev/null | wc -l)" = 3 ] &&
     h=$(holder) && [ -n "$h" ] && live_pods | grep -qx -- "$h"; do
-    [ "$t" -lt 600 ] || die "the Deployment did not get back to 3 Ready pods with a leader within 120 s"
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      show get pods -l "$SELECTOR"
+      die "the Deployment did not get back to 3 Ready pods with a leader within 120 s"
+    fi
     sleep 0.2
-    t=$((t + 1))
   done
 }
 # The first watched holder other than $1 (and not empty) at or after epoch $2; waits up to $3 s.
@@ -198,16 +202,22 @@ step "steps 2-3: RBAC and the 3-replica Deployment"
 apply_start=$(now)
 show apply -k k8s/
 ready_s=""
-for ((i = 0; i < 900; i++)); do
-  if [ "$(ready_count)" = 3 ]; then
-    ready_s=$(elapsed "$apply_start" "$(now)")
-    break
-  fi
+until [ "$(ready_count)" = 3 ] || [ $(($(date +%s) - ${apply_start%.*})) -ge 180 ]; do
   sleep 0.2
 done
 pods_ready=$(ready_count)
-if [ "$pods_ready" = 3 ]; then ok "3/3 pods Ready ${ready_s} s after kubectl apply"; else fail "only $pods_ready/3 pods Ready 180 s after kubectl apply"; fi
-[ "$pods_ready" = 3 ] || die "cannot go on without 3 Ready pods (see: kubectl describe pods; $STATE/logs/kubelet.log)"
+if [ "$pods_ready" = 3 ]; then
+  ready_s=$(elapsed "$apply_start" "$(now)")
+  ok "3/3 pods Ready ${ready_s} s after kubectl apply"
+else
+  fail "only $pods_ready/3 pods Ready 180 s after kubectl apply"
+  show get pods -l "$SELECTOR" -o wide
+  for p in $(kc get pods -l "$SELECTOR" -o 'go-template={{range .items}}{{range .status.conditions}}{{if and (eq .type "Ready") (ne .status "True")}}{{$.metadata.name}}{{end}}{{end}}{{"\n"}}{{end}}' 2>/dev/null | grep . || true); do
+    show logs "$p" --tail=10
+  done
+  show get events --field-selector reason=Unhealthy
+  die "cannot go on without 3 Ready pods (the pods' logs are above; the node's in target/e2e/node-logs/)"
+fi
 settle
 
 step "steps 4-5: the pods and the Lease"
