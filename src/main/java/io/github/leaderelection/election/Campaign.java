@@ -263,7 +263,8 @@ final class Campaign {
       return nextAttemptAt; // we lost a race: wait before reading what the winner wrote
     }
     // A watching candidate acts the moment the view allows it, and sleeps until then.
-    Decision d = ElectionRules.decide(view.snapshot(), now, config.identity(), false);
+    Decision d = ElectionRules.decide(view.snapshot(), now, config.identity(), false,
+        config.coordinated());
     return d.action() == ElectionRules.Action.WAIT ? d.until() : now;
   }
 
@@ -280,10 +281,14 @@ final class Campaign {
       retakeTriedAtVersion = seen.version(); // the shortcut in dueAt is taken once per version
     }
     if (mustRead || !seen.known()) {
+      if (leading) {
+        metrics.slowpathExercised();
+      }
       send(Purpose.READ, LeaseLock.Verb.GET, null, null, now);
       return;
     }
-    Decision d = ElectionRules.decide(seen, now, config.identity(), leading);
+    Decision d = ElectionRules.decide(seen, now, config.identity(), leading,
+        config.coordinated());
     LeaderElectionRecord old = seen.record();
     String me = config.identity();
     int duration = config.leaseDurationSeconds();
@@ -294,7 +299,10 @@ final class Campaign {
         recovered();
         nextAttemptAt = now + pollDelay(false);
       }
-      case STEP_DOWN -> endTerm(takenOverReason(d.holder()), now);
+      case STEP_DOWN -> endTerm(seen.record().isEndOfTermFor(me)
+          ? "end of term on lease " + config.leaseKey() + ": the API server prefers "
+              + d.holder() + " as the next holder"
+          : takenOverReason(d.holder()), now);
       case CREATE -> send(Purpose.CREATE, LeaseLock.Verb.CREATE, null,
           new LeaderElectionRecord(me, duration, wall, wall, 0), now);
       case RENEW -> {
@@ -330,9 +338,9 @@ final class Campaign {
 
   private void send(Purpose purpose, LeaseLock.Verb verb, Lease base,
       LeaderElectionRecord record, long now) {
-    long timeout = config.requestTimeout().toNanos();
-    long deadline = purpose == Purpose.RELEASE || purpose == Purpose.RELEASE_READ
-        ? Math.min(now + timeout, releaseDeadline) : now + timeout;
+    boolean releasing = purpose == Purpose.RELEASE || purpose == Purpose.RELEASE_READ;
+    long timeout = (releasing ? config.releaseTimeout() : config.requestTimeout()).toNanos();
+    long deadline = releasing ? Math.min(now + timeout, releaseDeadline) : now + timeout;
     Request request = new Request(++nextRequestId, purpose, verb, base, record, now, deadline);
     inFlight = request;
     port.send(request);
@@ -487,9 +495,13 @@ final class Campaign {
       }
       return;
     }
-    Decision d = ElectionRules.decide(view.snapshot(), now, config.identity(), true);
+    LeaseView.Snapshot seen = view.snapshot();
+    Decision d = ElectionRules.decide(seen, now, config.identity(), true, config.coordinated());
     if (d.action() == ElectionRules.Action.STEP_DOWN) {
-      endTerm(takenOverReason(d.holder()), now);
+      endTerm(seen.record().isEndOfTermFor(config.identity())
+          ? "end of term on lease " + config.leaseKey() + ": the API server prefers "
+              + d.holder() + " as the next holder"
+          : takenOverReason(d.holder()), now);
     }
   }
 

@@ -24,6 +24,12 @@ import java.util.Objects;
  *     of waiting out the lease duration. Only safe because the work is stopped before the release.
  * @param watch followers watch the Lease instead of polling it: a release or expiry is acted on the
  *     moment it happens and the API server sees no follower GETs. Off = client-go's polling.
+ * @param coordinated coordinated leader election (KEP-4355): the API server picks the holder among
+ *     the published LeaseCandidates; this replica never creates or takes over the Lease, renews it
+ *     only while the server has named it holder, and gives it up when the server marks the end of
+ *     its term ({@code preferredHolder}). Needs the CoordinatedLeaderElection feature gate.
+ * @param leaseLabels labels this replica puts on the Lease with each of its writes (client-go's
+ *     {@code NewWithLabels}), e.g. to select Leases by owner
  */
 public record ElectionConfig(
     String namespace,
@@ -33,7 +39,9 @@ public record ElectionConfig(
     Duration renewDeadline,
     Duration retryPeriod,
     boolean releaseOnCancel,
-    boolean watch) {
+    boolean watch,
+    boolean coordinated,
+    java.util.Map<String, String> leaseLabels) {
 
   /** client-go's factor: a renew loop must fit a few retries before its deadline. */
   public static final double JITTER_FACTOR = 1.2;
@@ -52,6 +60,15 @@ public record ElectionConfig(
     if (identity.isBlank()) {
       throw new IllegalArgumentException("identity must not be empty");
     }
+    leaseLabels = java.util.Map.copyOf(leaseLabels == null ? java.util.Map.of() : leaseLabels);
+  }
+
+  /** The usual election: replicas compete for the Lease themselves; no labels. */
+  public ElectionConfig(String namespace, String leaseName, String identity,
+      Duration leaseDuration, Duration renewDeadline, Duration retryPeriod,
+      boolean releaseOnCancel, boolean watch) {
+    this(namespace, leaseName, identity, leaseDuration, renewDeadline, retryPeriod,
+        releaseOnCancel, watch, false, java.util.Map.of());
   }
 
   /**

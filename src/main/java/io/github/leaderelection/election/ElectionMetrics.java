@@ -16,6 +16,10 @@ public interface ElectionMetrics {
   default void apiError(LeaseLock.Verb verb, int code) {
   }
 
+  /** The leader had to read the Lease before renewing (its optimistic write conflicted). */
+  default void slowpathExercised() {
+  }
+
   /** The observed holder changed to another identity (counted by every replica that sees it). */
   default void transitionObserved() {
   }

@@ -50,17 +50,27 @@ public final class ElectionRules {
     }
   }
 
+  /** The usual election, where replicas take the Lease themselves. */
+  public static Decision decide(LeaseView.Snapshot view, long now, String me, boolean leading) {
+    return decide(view, now, me, leading, false);
+  }
+
   /**
    * @param view what this replica has seen, and when
    * @param now the monotonic clock now
    * @param me this replica's identity
    * @param leading whether this replica currently holds a valid term
+   * @param coordinated whether the API server picks the holder (coordinated leader election)
    */
-  public static Decision decide(LeaseView.Snapshot view, long now, String me, boolean leading) {
+  public static Decision decide(LeaseView.Snapshot view, long now, String me, boolean leading,
+      boolean coordinated) {
     if (!view.known()) {
       return Decision.of(Action.READ);
     }
     LeaderElectionRecord record = view.record();
+    if (coordinated) {
+      return coordinated(record, me, leading);
+    }
     if (leading) {
       if (record.isHeld() && !record.isHeldBy(me)) {
         return new Decision(Action.STEP_DOWN, 0, record.holderIdentity());
@@ -98,5 +108,30 @@ public final class ElectionRules {
       return now < until ? new Decision(Action.WAIT, until, "") : Decision.of(free);
     }
     return Decision.of(free);
+  }
+
+  /**
+   * Coordinated election: the API server writes the holder; a replica never creates or takes over
+   * the Lease. It leads while the Lease names it, and stops when the server marks the end of its
+   * term (a preferred holder other than itself). Safety still rests on the fence: the server names
+   * a new holder only once the old one's lease has expired or been released.
+   */
+  private static Decision coordinated(LeaderElectionRecord record, String me, boolean leading) {
+    if (leading) {
+      if (record.isHeld() && !record.isHeldBy(me)) {
+        return new Decision(Action.STEP_DOWN, 0, record.holderIdentity());
+      }
+      if (!record.isHeldBy(me)) {
+        return new Decision(Action.STEP_DOWN, 0, ""); // released or deleted: not ours to recreate
+      }
+      if (record.isEndOfTermFor(me)) {
+        return new Decision(Action.STEP_DOWN, 0, record.preferredHolder());
+      }
+      return Decision.of(Action.RENEW);
+    }
+    if (record.isHeldBy(me) && !record.isEndOfTermFor(me)) {
+      return Decision.of(Action.RETAKE); // the server named us
+    }
+    return new Decision(Action.WAIT, Long.MAX_VALUE, record.holderIdentity());
   }
 }

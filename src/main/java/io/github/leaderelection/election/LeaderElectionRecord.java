@@ -16,16 +16,32 @@ import java.time.ZonedDateTime;
  * @param acquireTime when the current holder took the lease
  * @param renewTime when the current holder last renewed it
  * @param leaseTransitions how many times the lease changed hands
+ * @param preferredHolder under coordinated election: the candidate the API server wants to lead
+ *     next; set while another holds the Lease, it marks the end of that holder's term. Written
+ *     by the server only: {@link #applyTo} leaves it as it is.
  */
 public record LeaderElectionRecord(
     String holderIdentity,
     int leaseDurationSeconds,
     Instant acquireTime,
     Instant renewTime,
-    int leaseTransitions) {
+    int leaseTransitions,
+    String preferredHolder) {
 
   public LeaderElectionRecord {
     holderIdentity = holderIdentity == null ? "" : holderIdentity;
+    preferredHolder = preferredHolder == null ? "" : preferredHolder;
+  }
+
+  /** A record as replicas write it: no preferred holder. */
+  public LeaderElectionRecord(String holderIdentity, int leaseDurationSeconds, Instant acquireTime,
+      Instant renewTime, int leaseTransitions) {
+    this(holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions, "");
+  }
+
+  /** Under coordinated election: the server has asked {@code identity} to give the Lease up. */
+  public boolean isEndOfTermFor(String identity) {
+    return isHeldBy(identity) && !preferredHolder.isEmpty() && !preferredHolder.equals(identity);
   }
 
   /** Reads the record from a Lease spec; absent fields become empty/zero. */
@@ -38,7 +54,8 @@ public record LeaderElectionRecord(
         spec.getLeaseDurationSeconds() == null ? 0 : spec.getLeaseDurationSeconds(),
         toInstant(spec.getAcquireTime()),
         toInstant(spec.getRenewTime()),
-        spec.getLeaseTransitions() == null ? 0 : spec.getLeaseTransitions());
+        spec.getLeaseTransitions() == null ? 0 : spec.getLeaseTransitions(),
+        spec.getPreferredHolder());
   }
 
   /**

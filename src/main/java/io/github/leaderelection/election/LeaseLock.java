@@ -23,11 +23,22 @@ public final class LeaseLock {
   private final KubernetesClient client;
   private final String namespace;
   private final String name;
+  private final java.util.Map<String, String> labels;
 
   public LeaseLock(KubernetesClient client, String namespace, String name) {
+    this(client, namespace, name, java.util.Map.of());
+  }
+
+  /**
+   * @param labels put on the Lease with every write (client-go's {@code NewWithLabels}); other
+   *     labels on the Lease are kept
+   */
+  public LeaseLock(KubernetesClient client, String namespace, String name,
+      java.util.Map<String, String> labels) {
     this.client = client;
     this.namespace = namespace;
     this.name = name;
+    this.labels = java.util.Map.copyOf(labels);
   }
 
   /** The current Lease, or null if it does not exist. */
@@ -40,7 +51,8 @@ public final class LeaseLock {
     LeaseSpec spec = new LeaseSpec();
     record.applyTo(spec);
     Lease lease = new LeaseBuilder()
-        .withNewMetadata().withNamespace(namespace).withName(name).endMetadata()
+        .withNewMetadata().withNamespace(namespace).withName(name).withLabels(
+            labels.isEmpty() ? null : new java.util.TreeMap<>(labels)).endMetadata()
         .withSpec(spec)
         .build();
     return call(Verb.CREATE, () -> client.leases().inNamespace(namespace).resource(lease).create());
@@ -60,6 +72,14 @@ public final class LeaseLock {
       next.setSpec(new LeaseSpec());
     }
     record.applyTo(next.getSpec());
+    if (!labels.isEmpty()) {
+      java.util.Map<String, String> merged = new java.util.TreeMap<>();
+      if (next.getMetadata().getLabels() != null) {
+        merged.putAll(next.getMetadata().getLabels());
+      }
+      merged.putAll(labels);
+      next.getMetadata().setLabels(merged);
+    }
     return call(Verb.UPDATE, () -> client.leases().inNamespace(namespace).resource(next).update());
   }
 

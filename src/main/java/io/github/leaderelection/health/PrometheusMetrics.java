@@ -26,6 +26,7 @@ public final class PrometheusMetrics implements ElectionMetrics {
   private final Histogram renewLatency;
   private final Counter renewFailures;
   private final Counter apiErrors;
+  private final Counter slowpath;
   private volatile LeaderElector elector;
 
   public PrometheusMetrics(String leaseName) {
@@ -69,10 +70,17 @@ public final class PrometheusMetrics implements ElectionMetrics {
         .help("Failed Lease requests by verb and HTTP status (0 = no response)")
         .labelNames("name", "verb", "code")
         .register(registry);
+    slowpath = Counter.builder()
+        .name("leader_election_slowpath_total")
+        .help("Renewals by the leader that needed a GET first (its optimistic write conflicted),"
+            + " as client-go counts them")
+        .labelNames("name")
+        .register(registry);
     // Export every series from the start (at zero), so dashboards and rate() see them before the
     // first event instead of a gap.
     transitions.labelValues(leaseName);
     renewFailures.labelValues(leaseName);
+    slowpath.labelValues(leaseName);
     renewLatency.labelValues(leaseName, "success");
     renewLatency.labelValues(leaseName, "failure");
   }
@@ -100,6 +108,11 @@ public final class PrometheusMetrics implements ElectionMetrics {
   public void apiError(LeaseLock.Verb verb, int code) {
     apiErrors.labelValues(leaseName, verb.name().toLowerCase(Locale.ROOT), Integer.toString(code))
         .inc();
+  }
+
+  @Override
+  public void slowpathExercised() {
+    slowpath.labelValues(leaseName).inc();
   }
 
   @Override
