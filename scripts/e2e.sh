@@ -31,8 +31,7 @@ LEASE=my-lease
 DEPLOYMENT=leaderelection
 SELECTOR=app.kubernetes.io/name=leaderelection
 NODE_NAME=leaderelection-node
-CGROUP_ROOT=leaderelection-node
-STATE="${NODE_STATE_DIR:-/var/tmp/leaderelection-node}"
+read -r STATE CGROUP_ROOT < <("$node" paths)
 version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { sub(/^v/, "", $2); print $2; exit }' controlplane/go.mod)
 KUBECTL="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}/k8s/$version-linux-amd64/kubectl"
 

@@ -8,6 +8,7 @@
 #   scripts/node.sh down       stop it, remove its state, check the host is as before
 #   scripts/node.sh status     is it running? (exit 1 when not)
 #   scripts/node.sh kubeconfig print the kubeconfig's path
+#   scripts/node.sh paths      print the state directory and the cgroup name (for scripts/e2e.sh)
 #   scripts/node.sh load       (re)import target/leaderelection-image.tar into the node
 #
 # What runs: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
@@ -27,7 +28,7 @@
 # process of the node dies with it), removes the cgroups and the state, and compares the host's
 # interfaces, routes, iptables, mounts and sysctls with the snapshot taken by `up`.
 #
-# Environment: NODE_STATE_DIR (default /var/tmp/leaderelection-node), NODE_BIN_DIR (default
+# Environment: NODE_STATE_DIR (default /var/tmp/leaderelection-node-<hash of the checkout's path>), NODE_BIN_DIR (default
 # ~/.cache/leaderelection/node/<version>), KUBEAPITEST_DIR (etcd, kube-apiserver, kubectl; see
 # scripts/provision-control-plane.sh), NODE_API_PORT (host loopback port, default: a free one).
 set -euo pipefail
@@ -41,9 +42,12 @@ NODE_IP=10.245.0.1
 SERVICE_CIDR=10.96.0.0/16
 API_SERVICE_IP=10.96.0.1
 BRIDGE=le-br0
-CGROUP_ROOT=leaderelection-node
 PAUSE_IMAGE=localhost/leaderelection/pause:1.0
-STATE="${NODE_STATE_DIR:-/var/tmp/leaderelection-node}"
+# One node per checkout: its state directory and cgroups are named after the checkout's path, so
+# two checkouts (a CI clone and a working copy) can each run a node at the same time.
+instance=$(printf '%s' "$root" | sha256sum | cut -c1-8)
+STATE="${NODE_STATE_DIR:-/var/tmp/leaderelection-node-$instance}"
+CGROUP_ROOT="leaderelection-node-$(printf '%s' "$STATE" | sha256sum | cut -c1-8)"
 DEBIAN_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack)
 CNI_BIN=/usr/lib/cni
 
@@ -768,6 +772,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   kubeconfig) echo "$STATE/kubeconfig" ;;
+  paths) echo "$STATE $CGROUP_ROOT" ;;
   load) load ;;
   _inside)
     shift
