@@ -221,9 +221,8 @@ final class Campaign {
       stoppedTerm = term;
     }
     endTerm("stopping", now);
-    if (inFlight != null) {
-      // Nothing waits for a hung request. If it still lands, the release finds out (409).
-      abandon(inFlight);
+    if (inFlight != null && !inFlight.isWrite()) {
+      abandon(inFlight); // a read changes nothing; a write may make us the holder: see stopping()
     }
     workWaitUntil = now + ElectionConfig.WORK_STOP_WAIT.toNanos();
     releaseDeadline = workWaitUntil + config.releaseTimeout().toNanos();
@@ -574,10 +573,16 @@ final class Campaign {
 
   private long stopping(long now) {
     Term t = stoppedTerm;
-    if (t != null && t.workRunning()) {
-      if (now < workWaitUntil) {
-        return workWaitUntil; // woken earlier when the work stops
-      }
+    boolean working = t != null && t.workRunning();
+    if ((working || inFlight != null) && now < workWaitUntil) {
+      // The running unit finishes, and a write on the wire is answered (it may have made us the
+      // holder, and must then be released), each within the work wait. Woken when either ends.
+      return inFlight != null ? Math.min(workWaitUntil, inFlight.deadline()) : workWaitUntil;
+    }
+    if (inFlight != null) {
+      abandon(inFlight); // hung: nothing waits for it any longer; a release finds out (409)
+    }
+    if (working) {
       log.warn("leader work still running {} after the stop; not releasing lease {}: followers"
           + " take over when it expires", Durations.format(ElectionConfig.WORK_STOP_WAIT),
           config.leaseKey());
