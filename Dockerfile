@@ -1,30 +1,85 @@
 # syntax=docker/dockerfile:1
-# The same image as `make image` (Jib), for people without Maven: `docker build -t leaderelection:0.1.0 .`
-# Multi-stage: Maven + JDK 17 build the jar, a distroless Java 17 runtime (non-root, no shell,
-# no package manager) runs it.
+# The same image as `make image-tar` (Jib on the offline base), for people without Maven:
+# `docker build -t leaderelection:0.1.0 .`
+# Multi-stage: Maven + JDK 25 build the jar (bytecode release 17), jlink a JDK 25 runtime with the
+# modules the app needs, lay the app out like the Jib image (jars only: /app/classpath,
+# /app/libs), and make the AOT cache (JEP 483/514/515) by a training run of that runtime against
+# scripts/aot-train-apiserver.py; a distroless base (glibc, non-root, no shell, no package
+# manager) runs it. Not built in CI (no Docker there): scripts/build-image-tar.sh is the tested
+# path; this file mirrors it.
 
 # ---- build ----------------------------------------------------------------------------------
-FROM maven:3.9-eclipse-temurin-17 AS build
+FROM maven:3.9-eclipse-temurin-25 AS build
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      python3 openssl curl >/dev/null && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The cache mount keeps Maven's local repository between builds (BuildKit), so a rebuild after a
 # source change downloads nothing.
 COPY pom.xml .
 COPY src ./src
-RUN --mount=type=cache,target=/root/.m2 mvn -B -q package -DskipTests
+RUN --mount=type=cache,target=/root/.m2 mvn -B -q package -DskipTests \
+ && mvn -B -q dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=/out/app/libs \
+ && mkdir -p /out/app/classpath \
+ && cp target/leaderelection-*.jar /out/app/classpath/ \
+ && rm -f /out/app/classpath/leaderelection.jar \
+ && printf '/app/classpath/*:%s\n' "$(cd /out/app/libs && ls | sed 's#^#/app/libs/#' | paste -sd:)" \
+      > /out/app/classpath-file
+# The runtime: the same modules as scripts/build-base-image.sh.
+RUN jlink --add-modules java.base,java.logging,java.naming,java.net.http,java.sql,java.xml,jdk.crypto.ec,jdk.httpserver,jdk.management,jdk.unsupported \
+      --strip-debug --no-header-files --no-man-pages --compress=zip-6 --output /out/jre
+
+# ---- AOT training: the runtime and the jars at the paths they have in the final image ----------
+FROM build AS train
+ARG JVM_FLAGS="-XX:+UseSerialGC -Xms8m -Xmx64m -Xss256k -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=96m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:-UsePerfData -XX:+UnlockDiagnosticVMOptions -XX:AsyncDeflationInterval=10000 -XX:+ExitOnOutOfMemoryError"
+COPY --from=build /out/jre /usr/lib/jvm/jre
+COPY --from=build /out/app /app
+COPY scripts/aot-train-apiserver.py /train/
+# In-cluster configuration like a pod's: service-account token, CA, KUBERNETES_SERVICE_HOST.
+# The training replica follows a simulated leader, takes over on its release, leads, serves
+# /healthz, /readyz and /metrics, releases on SIGTERM; the JVM writes the cache at exit.
+RUN set -eu; cd /train; \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+      -keyout key.pem -out cert.pem -subj /CN=kubernetes -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null; \
+    sa=/var/run/secrets/kubernetes.io/serviceaccount; mkdir -p $sa; \
+    printf token > $sa/token; cp cert.pem $sa/ca.crt; printf default > $sa/namespace; \
+    python3 aot-train-apiserver.py --cert cert.pem --key key.pem --port-file port \
+      --holder aot-training-previous-leader --hold 3 > counts.json & server=$!; \
+    while [ ! -s port ]; do sleep 0.1; done; \
+    KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$(cat port) POD_NAME=aot-training \
+    JDK_JAVA_OPTIONS="$JVM_FLAGS" MALLOC_ARENA_MAX=2 \
+      /usr/lib/jvm/jre/bin/java -XX:+UnlockDiagnosticVMOptions -XX:ServiceThreadCleanupInterval=10000 \
+      -XX:TrimNativeHeapInterval=60000 -XX:AOTCacheOutput=/train/leaderelection.aot \
+      -cp @/app/classpath-file io.github.leaderelection.cli.LeaderElectionCommand \
+      --lease-name=my-lease --health-port=18080 --work-interval=1s > training.log 2>&1 & java=$!; \
+    for i in $(seq 1 300); do grep -q 'doing stuff' training.log && break; sleep 0.2; done; \
+    grep -q 'doing stuff' training.log || { cat training.log; exit 1; }; \
+    for p in /healthz /readyz /metrics; do curl -fsS -o /dev/null http://127.0.0.1:18080$p; done; \
+    sleep 3; kill -TERM $java; wait $java; kill -TERM $server; wait $server || true; \
+    grep -q 'released lease' training.log || { cat training.log; exit 1; }; \
+    test -s /train/leaderelection.aot; \
+    /usr/lib/jvm/jre/bin/java $JVM_FLAGS -XX:AOTCache=/train/leaderelection.aot -XX:AOTMode=on \
+      -cp @/app/classpath-file io.github.leaderelection.cli.LeaderElectionCommand --version
 
 # ---- runtime --------------------------------------------------------------------------------
-FROM gcr.io/distroless/java17-debian12:nonroot
+FROM gcr.io/distroless/base-debian12:nonroot
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="leaderelection" \
       org.opencontainers.image.description="Kubernetes leader election through a coordination.k8s.io/v1 Lease: exactly one replica works." \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.base.name="gcr.io/distroless/java17-debian12:nonroot"
-# The JVM flags of every replica (pom.xml app.jvmFlags): small serial heap, C1 only, bounded
-# metaspace and code cache, exit on OOM so Kubernetes restarts the pod.
-ENV JDK_JAVA_OPTIONS="-XX:+UseSerialGC -Xms8m -Xmx64m -Xss512k -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=96m -XX:+ExitOnOutOfMemoryError"
-WORKDIR /app
-# Owned by root and read-only for the app user: the process cannot modify its own code.
-COPY --from=build /src/target/leaderelection.jar /app/leaderelection.jar
+      org.opencontainers.image.base.name="gcr.io/distroless/base-debian12:nonroot"
+# The JVM flags of every replica (pom.xml app.jvmFlags): small serial heap handed back when free,
+# C1 only, bounded metaspace and code cache, small stacks, no perf data, exit on OOM so
+# Kubernetes restarts the pod.
+ENV JDK_JAVA_OPTIONS="-XX:+UseSerialGC -Xms8m -Xmx64m -Xss256k -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=96m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:-UsePerfData -XX:+UnlockDiagnosticVMOptions -XX:AsyncDeflationInterval=10000 -XX:+ExitOnOutOfMemoryError" \
+    MALLOC_ARENA_MAX=2 \
+    JAVA_HOME=/usr/lib/jvm/jre \
+    PATH=/usr/lib/jvm/jre/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Owned by root and read-only for the app user: the process cannot modify its own code. The same
+# build stage gives the runtime and the jars their file sizes and times, which the AOT cache
+# checks (COPY keeps modification times).
+COPY --from=build /out/jre /usr/lib/jvm/jre
+COPY --from=build /out/app /app
+COPY --from=train /train/leaderelection.aot /app/aot/leaderelection.aot
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["java", "-jar", "/app/leaderelection.jar"]
+ENTRYPOINT ["java", "-XX:+UnlockDiagnosticVMOptions", "-XX:ServiceThreadCleanupInterval=10000", "-XX:TrimNativeHeapInterval=60000", "-XX:AOTCache=/app/aot/leaderelection.aot", "-cp", "@/app/classpath-file", "io.github.leaderelection.cli.LeaderElectionCommand"]

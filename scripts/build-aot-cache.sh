@@ -5,8 +5,8 @@
 #   2. starts scripts/aot-train-apiserver.py, a small in-memory API server on 127.0.0.1 (HTTPS,
 #      a throw-away self-signed certificate), in which another replica holds the Lease and
 #      releases it after a few seconds;
-#   3. runs the image's JVM, with the image's environment (JDK_JAVA_OPTIONS), class path and main
-#      class, as the image's user in a chroot of that root filesystem (so every path, file size
+#   3. runs the image's JVM, with the image's environment (JDK_JAVA_OPTIONS), entrypoint flags,
+#      class path and main class, as the image's user in a chroot of that root filesystem (so every path, file size
 #      and time stamp is the one the image has: the JVM ignores a cache whose class path differs),
 #      configured in-cluster like a pod (service-account token, CA, KUBERNETES_SERVICE_HOST), with
 #      -XX:AOTCacheOutput: it follows, takes over on the release, leads, renews, does its work,
@@ -65,6 +65,11 @@ with open(f"{work}/env", "w") as f:
     f.write("\n".join(config.get("Env") or []) + "\n")
 with open(f"{work}/user", "w") as f:
     f.write(config.get("User") or "0:0")
+# The entrypoint's JVM flags (between "java" and "-cp"): the training run uses them too.
+entrypoint = config.get("Entrypoint") or []
+flags = entrypoint[1:entrypoint.index("-cp")] if "-cp" in entrypoint else []
+with open(f"{work}/jvm-flags", "w") as f:
+    f.write("\n".join(a for a in flags if not a.startswith("-XX:AOTCache")) + "\n")
 EOF
 while IFS= read -r layer; do
   if tar -tzf "$work/blobs/$layer" --warning=no-unknown-keyword | grep -q '\.wh\.'; then
@@ -75,6 +80,7 @@ while IFS= read -r layer; do
 done < "$work/layers"
 user=$(cat "$work/user")
 mapfile -t image_env < "$work/env"
+mapfile -t jvm_flags < <(grep -v '^$' "$work/jvm-flags" || true)
 [ -x "$rootfs/usr/bin/java" ] || [ -L "$rootfs/usr/bin/java" ] || die "the image has no /usr/bin/java"
 [ -f "$rootfs/app/jib-classpath-file" ] || die "the image has no /app/jib-classpath-file"
 
@@ -117,7 +123,8 @@ in_image() {
     "$rootfs" "$user" "$@"
 }
 training_log=$work/training.log
-(in_image /usr/bin/java -XX:AOTCacheOutput=/tmp/aot/leaderelection.aot -Xlog:aot=warning \
+(in_image /usr/bin/java "${jvm_flags[@]}" -XX:AOTCacheOutput=/tmp/aot/leaderelection.aot \
+  -Xlog:aot=warning \
   -cp @/app/jib-classpath-file "$MAIN_CLASS" --lease-name="$LEASE" --health-port="$health_port" \
   --work-interval=1s > "$training_log" 2>&1) &
 java_pid=$!
@@ -166,7 +173,7 @@ cache=$rootfs/tmp/aot/leaderelection.aot
 mkdir -p "$rootfs/app/aot"
 cp "$cache" "$rootfs/app/aot/leaderelection.aot"
 chmod 0644 "$rootfs/app/aot/leaderelection.aot"
-if ! check=$(in_image /usr/bin/java -XX:AOTCache="$CACHE_IN_IMAGE" -XX:AOTMode=on \
+if ! check=$(in_image /usr/bin/java "${jvm_flags[@]}" -XX:AOTCache="$CACHE_IN_IMAGE" -XX:AOTMode=on \
     -cp @/app/jib-classpath-file "$MAIN_CLASS" --version 2>&1); then
   die "the JVM refuses the new cache: $check"
 fi

@@ -131,22 +131,26 @@ final class Arm implements AutoCloseable {
     Thread.sleep(options.retryPeriod().multipliedBy(3).toMillis()); // let start-up traffic end
     Map<String, Double> m0 = Bench.leaseRequests(admin);
     long n0 = System.nanoTime();
+    // Idle CPU over the second half of the window: by then start-up and the JIT's warm-up are
+    // over, and what is left is what the replica costs for as long as nothing changes.
+    Thread.sleep(window.toMillis() / 2);
     Map<Replica, Long> cpu0 = new LinkedHashMap<>();
     for (Replica r : set.alive()) {
-      cpu0.put(r, cpuTicks(r.pid()));
+      cpu0.put(r, cpuNanos(r.pid()));
     }
-    Thread.sleep(window.toMillis());
+    long n0cpu = System.nanoTime();
+    Thread.sleep(window.toMillis() - window.toMillis() / 2);
     long n1cpu = System.nanoTime();
     for (Replica r : set.alive()) {
       rssMiB.add(rssMiB(r.pid()));
     }
-    double cpuSeconds = (n1cpu - n0) / 1e9;
-    cpu0.forEach((r, ticks) -> {
-      long after = cpuTicks(r.pid());
-      if (ticks < 0 || after < 0) {
+    double cpuSeconds = (n1cpu - n0cpu) / 1e9;
+    cpu0.forEach((r, nanos) -> {
+      long after = cpuNanos(r.pid());
+      if (nanos < 0 || after < 0) {
         return;
       }
-      double percent = 100.0 * (after - ticks) / CLOCK_TICKS / cpuSeconds;
+      double percent = 100.0 * (after - nanos) / 1e9 / cpuSeconds;
       if (r == leader) {
         idleCpuLeader = percent;
       } else {
@@ -443,16 +447,24 @@ final class Arm implements AutoCloseable {
         });
   }
 
-  /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat (100 on Linux). */
-  static final double CLOCK_TICKS = 100.0;
-
-  /** utime + stime of a process (all its threads), in clock ticks; -1 if it is gone. */
-  static long cpuTicks(long pid) {
-    try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      // after "(comm)": state ppid ... field 14 utime, 15 stime (1-based over the whole line)
-      String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split("\\s+");
-      return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+  /**
+   * CPU time of a process in nanoseconds: the sum over its threads of the scheduler's run time
+   * ({@code /proc/<pid>/task/<tid>/schedstat}, nanosecond precision, where utime/stime count
+   * 10 ms ticks); -1 if it is gone. A thread that ends within the window takes its time along.
+   */
+  static long cpuNanos(long pid) {
+    Path tasks = Path.of("/proc", Long.toString(pid), "task");
+    long sum = 0;
+    try (var dirs = Files.list(tasks)) {
+      for (Path task : dirs.toList()) {
+        try {
+          sum += Long.parseLong(Files.readString(task.resolve("schedstat")).trim()
+              .split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+          // the thread ended meanwhile
+        }
+      }
+      return sum;
     } catch (IOException | RuntimeException e) {
       return -1;
     }

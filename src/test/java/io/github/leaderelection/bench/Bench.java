@@ -103,7 +103,13 @@ public final class Bench {
       System.out.printf("bench: background Lease requests/min with no replica running: %s%n", bg);
       // (1) steady state, one elector at a time
       for (Arm arm : arms) {
-        arm.steady(options.window(), bg);
+        try {
+          arm.steady(options.window(), bg);
+        } catch (RuntimeException e) {
+          arm.problems.add("steady state: " + e.getMessage());
+          arm.say("steady state FAILED: %s", e.getMessage());
+          arm.stop();
+        }
       }
       // (2) failover rounds, electors concurrently
       ExecutorService pool = Executors.newFixedThreadPool(arms.size());

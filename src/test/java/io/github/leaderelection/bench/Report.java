@@ -282,8 +282,9 @@ final class Report {
             + " costs nothing per minute; the informer's initial LIST and WATCH appear under"
             + " start-up requests (from the spawn of the 3 replicas until the election is steady)."
             + " RSS: VmRSS from /proc/<pid>/status of each replica at the end of that window."
-            + " Idle CPU: utime + stime from /proc/<pid>/stat over the same window, in % of one"
-            + " core (follower: the mean of the followers)."
+            + " Idle CPU: the scheduler's run time of all the replica's threads"
+            + " (/proc/<pid>/task/*/schedstat) over the second half of that window, after start-up"
+            + " and JIT warm-up, in % of one core (follower: the mean of the followers)."
             + " Start-up: wall clock just before the process spawn → klog timestamp of"
             + " `attempting to acquire leader lease` (logged right before the first Lease"
             + " request), over every replica started in the run (the first 3 start together and"
@@ -369,16 +370,24 @@ final class Report {
 
     md.append("## How it was measured\n\n");
     md.append("- One kube-apiserver ").append(System.getProperty("kubeapitest.version", "?"))
-        .append(" + etcd on 127.0.0.1 (fabric8 kube-api-test, offline binaries), shared by both"
-            + " electors; each elector has its own namespace (`bench-this`, `bench-baseline`)"
-            + " and Lease `bench-lease`.\n");
-    md.append("- **this**: `target/leaderelection.jar` (followers watch the Lease through an"
-        + " informer; the leader renews with one PUT). **baseline**: `bench/BaselineMain` (test"
-        + " scope), the same `doing stuff...` controller on fabric8 7.6.1's built-in"
-        + " `LeaderElector` with a `LeaseLock` and ReleaseOnCancel (SIGTERM cancels the election"
-        + " future): followers poll (GET every retry period × [1, 2.2)), the leader does a GET and"
-        + " an update (a PATCH in fabric8 7.6.1) per renewal. Both run from the same shaded jar (JDK HTTP client) with the same"
-        + " JVM flags: `").append(System.getProperty("app.jvmFlags", "")).append("`.\n");
+        .append(" + etcd on 127.0.0.1 (fabric8 kube-api-test, offline binaries), shared by every"
+            + " arm; each arm has its own namespace (`bench-<arm>`) and Lease `bench-lease`.\n");
+    md.append("- **this**: the image tarball (`scripts/build-image-tar.sh`) unpacked once; each"
+        + " replica is its entrypoint (the jlink'ed JDK 25 with `-XX:AOTCache`, the image's"
+        + " `JDK_JAVA_OPTIONS` and environment) started as uid 65532 in a chroot of the read-only"
+        + " root filesystem, the way `ImageIT` does (followers watch the Lease through an informer;"
+        + " the leader renews with one PUT). **this_jdk17**: the same controller as the fat jar"
+        + " `target/leaderelection.jar` on JDK ").append(System.getProperty(
+            "java.specification.version")).append(" with the pom's flags. **clientgo**: the"
+        + " article's program (`bench/clientgo/main.go`: RunOrDie, LeaseLock, 15 s / 10 s / 2 s,"
+        + " ReleaseOnCancel, `doing stuff...` every 5 s) on client-go 0.36.3, built with this"
+        + " machine's Go. **baseline**: `bench/BaselineMain` (test scope), the same `doing"
+        + " stuff...` controller on fabric8 7.6.1's built-in `LeaderElector` with a `LeaseLock`"
+        + " and ReleaseOnCancel (SIGTERM cancels the election future): followers poll (GET every"
+        + " retry period × [1, 2.2)), the leader does a GET and an update (a PATCH in fabric8"
+        + " 7.6.1) per renewal; fat jar, JDK 17, pom flags: `").append(
+            System.getProperty("app.jvmFlags", "")).append("`. Image flags: `")
+        .append(Bench.imageJvmFlags).append("`.\n");
     md.append("- Steady state first, one elector at a time (the API server's counters carry no"
         + " namespace, so the windows must not overlap); the replicas are then stopped.\n");
     md.append("- Then both electors' failover rounds run **concurrently**, on the same API server,"
