@@ -1,0 +1,324 @@
+package io.github.leaderelection.election;
+
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import java.util.ArrayDeque;
+import java.util.Random;
+
+/**
+ * One replica process: the real {@link Campaign} on its own skewed clock, driven the way
+ * {@link LeaderElector} drives it (an event, then {@code tick()}, then sleep until the time it
+ * asks for), plus the leader's work loop and what the process can suffer: pauses, SIGTERM,
+ * SIGKILL, partitions.
+ *
+ * <p>A paused process handles nothing, its clock runs on, and on resume it handles what queued up,
+ * in order. A pause never starts inside a unit of work: a unit frozen half-way finishes after any
+ * lease has lapsed, which no lease can fence (that needs fencing tokens at the resource), so the
+ * simulation lets pauses fall between units, right before the fence check they are meant to test.
+ */
+final class SimReplica {
+
+  private static final Runnable NOTHING = () -> { };
+  private static final int MAX_TICKS_AT_ONE_INSTANT = 1_000;
+
+  private final SimWorld world;
+  private final String identity;
+  private final String name;
+  private final SimClock clock;
+  private final LeaseView view;
+  private final SimWatch watch;
+  private final Campaign campaign;
+  private final ArrayDeque<Runnable> held = new ArrayDeque<>();
+  private boolean alive = true;
+  private boolean paused;
+  private long pendingPauseNanos;
+  private boolean sigtermed;
+  private boolean stopRequested;
+  /**
+   * SIGTERM came while the stopped term's unit ran: like the real elector (which waits for that
+   * term's work threads), release only after that unit finished.
+   */
+  private Term stopWaitsForWorkOf;
+  private boolean stopWaitsForWork;
+  /** The units running now, of any term: a term's unit may outlive its term by a little. */
+  private final java.util.List<SimLedger.Interval> runningUnits = new java.util.ArrayList<>();
+  /** Which term each running unit belongs to (parallel to runningUnits). */
+  private final java.util.List<Term> runningUnitTerms = new java.util.ArrayList<>();
+  private Term term;
+  private SimLedger.Interval termInterval;
+  private long partitionedUntil = -1;
+  private boolean partitionHangs;
+  private long wakeToken;
+  private long lastTickAt = -1;
+  private int ticksAtThisInstant;
+
+  SimReplica(SimWorld world, String identity, int incarnation, SimClock clock, long seed) {
+    this.world = world;
+    this.identity = identity;
+    this.name = identity + "#" + incarnation;
+    this.clock = clock;
+    ElectionConfig config = world.config(identity);
+    this.view = new LeaseView(config.leaseDuration().toNanos());
+    this.watch = new SimWatch(world, this);
+    this.campaign = new Campaign(config, view, clock, new SimPort(world, this), new Listener(),
+        ElectionMetrics.NONE, watch::live, () -> stopRequested, new Random(seed));
+  }
+
+  String identity() {
+    return identity;
+  }
+
+  String name() {
+    return name;
+  }
+
+  SimClock clock() {
+    return clock;
+  }
+
+  Campaign campaign() {
+    return campaign;
+  }
+
+  boolean alive() {
+    return alive;
+  }
+
+  /** Leading right now by its own fence (the term's deadline, checked without side effects). */
+  boolean leading() {
+    Term t = campaign.term();
+    return alive && t != null && !t.hasEnded() && clock.nanoTime() < t.deadlineNanos();
+  }
+
+  boolean partitioned() {
+    return world.now() < partitionedUntil;
+  }
+
+  boolean partitionHangs() {
+    return partitionHangs;
+  }
+
+  void start() {
+    if (world.config(identity).watch()) {
+      watch.start();
+    }
+    deliver(NOTHING);
+  }
+
+  /** An event for the Campaign (an answer, a watch event, a wake): handle it, then tick. */
+  void deliver(Runnable event) {
+    run(() -> {
+      event.run();
+      afterEvent();
+    });
+  }
+
+  /** What the watch path does: record what was seen, on this replica's clock. */
+  void observe(Lease lease) {
+    world.trace(this, "watch sees " + (lease == null ? "no lease" : "rv="
+        + lease.getMetadata().getResourceVersion() + " holder="
+        + lease.getSpec().getHolderIdentity()));
+    view.observe(lease, clock.nanoTime());
+  }
+
+  private void run(Runnable step) {
+    if (!alive) {
+      return;
+    }
+    if (paused || stopWaitsForWork || !held.isEmpty()) {
+      held.add(step);
+      return;
+    }
+    step.run();
+  }
+
+  private void drain() {
+    while (alive && !paused && !stopWaitsForWork && !held.isEmpty()) {
+      held.poll().run();
+    }
+  }
+
+  private void afterEvent() {
+    if (!alive) {
+      return;
+    }
+    long now = world.now();
+    ticksAtThisInstant = now == lastTickAt ? ticksAtThisInstant + 1 : 0;
+    lastTickAt = now;
+    if (ticksAtThisInstant > MAX_TICKS_AT_ONE_INSTANT) {
+      throw new IllegalStateException(name + " ticked " + MAX_TICKS_AT_ONE_INSTANT
+          + " times without time passing: a livelock");
+    }
+    long next = campaign.tick();
+    if (campaign.done()) {
+      leave();
+      return;
+    }
+    if (next == Campaign.NEVER) {
+      return;
+    }
+    long token = ++wakeToken;
+    world.scheduler().at(Math.max(clock.realAt(next), now), () -> {
+      if (token == wakeToken) {
+        deliver(NOTHING);
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Leadership and work
+
+  private final class Listener implements LeadershipListener {
+
+    @Override
+    public void startedLeading(Term t) {
+      term = t;
+      termInterval = world.ledger().term(name, identity, world.now());
+      termInterval.fence = () -> clock.realAt(t.deadlineNanos());
+      world.trace(SimReplica.this, "started leading, term " + t.number());
+      long now = world.now();
+      world.scheduler().at(now, () -> run(() -> unitOfWork(t)));
+    }
+
+    @Override
+    public void stoppedLeading() {
+      world.trace(SimReplica.this, "stopped leading");
+      closeTerm(world.now());
+    }
+  }
+
+  /** The term's validity ends when it was ended or noticed over, or at its fence, if earlier. */
+  void closeTerm(long noticedAt) {
+    if (termInterval != null) {
+      termInterval.end = Math.max(termInterval.start,
+          Math.min(noticedAt, clock.realAt(term.deadlineNanos())));
+      termInterval = null;
+      term = null;
+    }
+  }
+
+  /** One round of the leader's work loop: a unit only while the term is valid, then the next. */
+  private void unitOfWork(Term t) {
+    boolean mayWork = world.unfencedWork() ? !t.hasEnded() : t.isValid();
+    if (!mayWork) {
+      return; // the loop ends with its term
+    }
+    long now = world.now();
+    long end = now + world.unitNanos();
+    SimLedger.Interval unit = world.ledger().unit(name, identity, now, end);
+    world.trace(this, "unit of term " + t.number() + " until " + SimWorld.seconds(end));
+    runningUnits.add(unit);
+    runningUnitTerms.add(t);
+    world.scheduler().at(end, () -> unitDone(t, unit));
+  }
+
+  private boolean unitRunning() {
+    return !runningUnits.isEmpty();
+  }
+
+  private void unitDone(Term t, SimLedger.Interval unit) {
+    if (!alive) {
+      return;
+    }
+    int i = runningUnits.indexOf(unit);
+    runningUnits.remove(i);
+    runningUnitTerms.remove(i);
+    if (stopWaitsForWork && !runningUnitTerms.contains(stopWaitsForWorkOf)) {
+      stopWaitsForWork = false;
+      requestStop();
+      drain();
+      return;
+    }
+    if (pendingPauseNanos > 0) {
+      long pause = pendingPauseNanos;
+      pendingPauseNanos = 0;
+      pause(pause);
+    }
+    long next = clock.realAt(clock.nanoTime() + world.workIntervalNanos());
+    world.scheduler().at(next, () -> run(() -> unitOfWork(t)));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // What the process suffers
+
+  void pause(long nanos) {
+    if (!alive || paused) {
+      return;
+    }
+    if (unitRunning()) {
+      pendingPauseNanos = nanos;
+      return;
+    }
+    paused = true;
+    long until = world.clipToQuiet(world.now() + nanos);
+    world.trace(this, "paused until " + until);
+    world.scheduler().at(until, () -> {
+      paused = false;
+      world.trace(this, "resumed");
+      drain();
+      deliver(NOTHING);
+    });
+  }
+
+  void partition(long nanos, boolean hangs) {
+    partitionedUntil = world.clipToQuiet(world.now() + nanos);
+    partitionHangs = hangs;
+    watch.breakFor(partitionedUntil - world.now());
+  }
+
+  void watchDown(long nanos) {
+    watch.breakFor(nanos);
+  }
+
+  /** Handled once the process runs: a paused process sees the signal when it resumes. */
+  void sigterm() {
+    run(() -> {
+      if (sigtermed) {
+        return;
+      }
+      sigtermed = true;
+      world.trace(this, "SIGTERM");
+      // LeaderElector.stop(): the term ends at once, so no new unit of work starts.
+      Term t = campaign.term();
+      if (t != null) {
+        t.end("stopping");
+        closeTerm(world.now());
+      }
+      if (t != null && runningUnitTerms.contains(t)) {
+        stopWaitsForWork = true;
+        stopWaitsForWorkOf = t;
+        return;
+      }
+      requestStop();
+    });
+  }
+
+  private void requestStop() {
+    stopRequested = true;
+    deliver(NOTHING);
+  }
+
+  void sigkill() {
+    if (!alive) {
+      return;
+    }
+    world.trace(this, "SIGKILL");
+    closeTerm(world.now());
+    for (SimLedger.Interval unit : runningUnits) {
+      unit.end = world.now();
+    }
+    gone();
+  }
+
+  private void leave() {
+    world.trace(this, "left");
+    closeTerm(world.now());
+    gone();
+  }
+
+  private void gone() {
+    alive = false;
+    held.clear();
+    watch.close();
+    world.replicaGone(this);
+  }
+}

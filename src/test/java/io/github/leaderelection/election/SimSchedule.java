@@ -1,0 +1,241 @@
+package io.github.leaderelection.election;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * One random schedule, all of it from one seed: the timings, 3 to 5 replicas with skewed clocks, a
+ * fault phase of 60 to 120 simulated seconds with faults at random times, then a quiet phase in
+ * which a leader must exist from {@link #livenessBound} on, and a proper release (SIGTERM of the
+ * leader) must be taken over at once. The same seed replays the same run, event for event.
+ */
+final class SimSchedule {
+
+  /** The kinds of timed fault, with their weights. Request-level faults are in {@link SimPort}. */
+  enum Fault {
+    PAUSE(3), PARTITION(2), SIGTERM(2), SIGKILL(1), HAND_DELETE(1), HAND_CLEAR_HOLDER(1),
+    HAND_MAX_TRANSITIONS(0.5), WATCH_DOWN(1), SERVER_FREEZE(1);
+
+    final double weight;
+
+    Fault(double weight) {
+      this.weight = weight;
+    }
+  }
+
+  /** The clock rates of the random schedules: within 5% of real time (see {@link SimClock}). */
+  static final double MAX_RATE_DEVIATION = 0.05;
+
+  /**
+   * @param violations "what" for each broken invariant, empty if none
+   * @param overlaps overlapping term or work-unit pairs (the safety violations)
+   * @param leaderAfterQuiet how long after faults stopped a leader existed for good
+   * @param takeoverAfterRelease from the release being stored to the next term, -1 if not measured
+   * @param faults how many faults of each {@link Fault} kind were injected
+   */
+  record Outcome(long seed, List<String> violations, int overlaps, long leaderAfterQuiet,
+      long livenessBound, long takeoverAfterRelease, long events, int[] faults) {
+  }
+
+  private final long seed;
+  private final Random plan;
+  private final SimWorld world;
+  private final int[] injected = new int[Fault.values().length];
+  private final List<String> violations = new ArrayList<>();
+  private int nextIdentity;
+  private boolean releaseChecked;
+
+  private SimSchedule(long seed, boolean trace) {
+    this.seed = seed;
+    this.plan = new Random(seed);
+    boolean shortTimings = plan.nextDouble() < 0.3;
+    this.world = new SimWorld(plan.nextLong(),
+        Duration.ofSeconds(shortTimings ? 6 : 15), Duration.ofSeconds(shortTimings ? 4 : 10),
+        Duration.ofSeconds(shortTimings ? 1 : 2), plan.nextDouble() < 0.8, trace);
+  }
+
+  static Outcome run(long seed) {
+    return run(seed, false).outcome;
+  }
+
+  /** Runs the schedule of {@code seed}; with {@code trace}, the world keeps its event trace. */
+  static SimSchedule run(long seed, boolean trace) {
+    SimSchedule s = new SimSchedule(seed, trace);
+    try {
+      s.execute();
+    } catch (RuntimeException e) {
+      s.violations.add("at " + SimWorld.seconds(s.world.now()) + ": " + e);
+      s.outcome = new Outcome(seed, s.violations, 0, -1, -1, -1, s.world.scheduler().executed(),
+          s.injected);
+    }
+    return s;
+  }
+
+  private Outcome outcome;
+
+  SimWorld world() {
+    return world;
+  }
+
+  Outcome outcome() {
+    return outcome;
+  }
+
+  /**
+   * From the moment faults stop, a leader exists within this bound. The worst chain: a request
+   * sent just before faults stopped hangs until its deadline ({@link ElectionConfig#requestTimeout()}),
+   * the failure backs off for at most 4 x 1.2 x retry, the replica then first reads the last
+   * holder's write and waits its lease duration on a clock up to 5% slow, and polls again within
+   * 2.2 x retry (client-go's jitter); 1 s covers request and watch latency and the takeover write.
+   * The same allowance covers a write that reaches the server late, up to requestTimeout + 2 s.
+   */
+  static long livenessBound(ElectionConfig config) {
+    long retry = config.retryPeriod().toNanos();
+    return (long) (config.leaseDuration().toNanos() / (1 - MAX_RATE_DEVIATION))
+        + config.requestTimeout().toNanos() + (long) (4 * 1.2 * retry) + (long) (2.2 * retry)
+        + SimWorld.SECOND;
+  }
+
+  /** A release is taken over at once by a watching follower; a polling one needs its poll too. */
+  static long releaseAllowance(ElectionConfig config) {
+    return SimWorld.SECOND + (config.watch() ? 0 : (long) (2.2 * config.retryPeriod().toNanos()));
+  }
+
+  private void execute() {
+    ElectionConfig config = world.config("-");
+    long quietAt = (60 + plan.nextInt(61)) * SimWorld.SECOND;
+    world.quietFrom(quietAt);
+    double[] requestRates = {0, 0.02, 0.05, 0.15};
+    double[] gapRates = {0, 0.05, 0.2};
+    world.faultRates(requestRates[plan.nextInt(requestRates.length)],
+        gapRates[plan.nextInt(gapRates.length)]);
+    int replicas = 3 + plan.nextInt(3);
+    boolean together = plan.nextBoolean();
+    for (int i = 0; i < replicas; i++) {
+      String identity = "r" + nextIdentity++;
+      long at = together ? 0 : world.uniform(0, 3 * SimWorld.SECOND);
+      double rate = rate();
+      world.scheduler().at(at, () -> world.start(identity, rate));
+    }
+    world.onGone(this::replace);
+    double meanGap = world.uniform(2, 12) * (double) SimWorld.SECOND;
+    for (long t = 0; ; ) {
+      t += (long) (-Math.log(1 - plan.nextDouble()) * meanGap);
+      if (t >= quietAt) {
+        break;
+      }
+      world.scheduler().at(t, this::inject);
+    }
+
+    long bound = livenessBound(config);
+    long checkFrom = quietAt + bound;
+    long releaseAt = checkFrom + 5 * SimWorld.SECOND;
+    world.scheduler().runUntil(releaseAt);
+    long lastLeaderless = world.ledger().lastLeaderless(quietAt, releaseAt);
+    long leaderAfterQuiet = lastLeaderless < 0 ? 0 : lastLeaderless + 1 - quietAt;
+    if (lastLeaderless >= checkFrom) {
+      violations.add("no leader at " + SimWorld.seconds(lastLeaderless) + ", though faults stopped"
+          + " at " + SimWorld.seconds(quietAt) + " (bound " + SimWorld.seconds(bound) + ")");
+    }
+
+    long takeover = -1;
+    SimReplica leader = world.leader();
+    if (leader != null) {
+      releaseChecked = true;
+      leader.sigterm();
+      long allowance = releaseAllowance(config);
+      world.scheduler().runUntil(releaseAt + allowance + 3 * SimWorld.SECOND);
+      long stored = world.server().lastReleaseStoredAt();
+      SimLedger.Interval next = stored < releaseAt ? null : world.ledger().firstTermFrom(stored);
+      if (stored < releaseAt) {
+        violations.add("SIGTERM of leader " + leader.name() + " at " + SimWorld.seconds(releaseAt)
+            + " stored no release");
+      } else if (next == null || next.start - stored > allowance) {
+        violations.add("release by " + leader.name() + " stored at " + SimWorld.seconds(stored)
+            + " not taken over within " + SimWorld.seconds(allowance) + " (next term: " + next + ")");
+      } else {
+        takeover = next.start - stored;
+      }
+    }
+    world.finish();
+    List<String> overlaps = world.ledger().overlaps();
+    violations.addAll(overlaps);
+    outcome = new Outcome(seed, violations, overlaps.size(), leaderAfterQuiet, bound, takeover,
+        world.scheduler().executed(), injected);
+  }
+
+  private double rate() {
+    return 1 + (plan.nextDouble() * 2 - 1) * MAX_RATE_DEVIATION;
+  }
+
+  /** A replica that exited or was killed in the fault phase comes back, as a kubelet restarts it. */
+  private void replace(SimReplica gone) {
+    if (releaseChecked) {
+      return; // the release check's SIGTERM: the others take over, nobody comes back
+    }
+    // Sometimes the same pod name (a container restart), sometimes a new pod.
+    String identity = world.random().nextBoolean() ? gone.identity() : "r" + nextIdentity++;
+    double rate = rate();
+    // A replica signalled in the fault phase may leave after it: it still comes back.
+    long at = world.faultPhase()
+        ? world.clipToQuiet(world.now() + world.uniform(SimWorld.SECOND / 2, 20 * SimWorld.SECOND))
+        : world.now() + world.uniform(SimWorld.SECOND / 2, 2 * SimWorld.SECOND);
+    world.scheduler().at(at, () -> world.start(identity, rate));
+  }
+
+  private void inject() {
+    List<SimReplica> alive = world.alive();
+    Random random = world.random();
+    SimReplica leader = world.leader();
+    SimReplica target = leader != null && random.nextBoolean() ? leader
+        : alive.isEmpty() ? null : alive.get(random.nextInt(alive.size()));
+    Fault fault = pick(random);
+    long leaseNanos = world.config("-").leaseDuration().toNanos();
+    if (target == null && fault.ordinal() < Fault.HAND_DELETE.ordinal()) {
+      return;
+    }
+    injected[fault.ordinal()]++;
+    world.trace(target, "fault " + fault);
+    switch (fault) {
+      case PAUSE -> target.pause(world.uniform(100 * SimWorld.MS, 3 * leaseNanos));
+      case PARTITION -> target.partition(world.uniform(SimWorld.SECOND, 2 * leaseNanos),
+          random.nextBoolean());
+      case SIGTERM -> target.sigterm();
+      case SIGKILL -> target.sigkill();
+      case HAND_DELETE -> world.server().handDelete();
+      case HAND_CLEAR_HOLDER -> world.server().handClearHolder();
+      case HAND_MAX_TRANSITIONS -> world.server().handMaxTransitions();
+      case WATCH_DOWN -> {
+        if (target != null) {
+          target.watchDown(world.uniform(SimWorld.SECOND / 2, 20 * SimWorld.SECOND));
+        }
+      }
+      case SERVER_FREEZE -> world.server().freezeUntil(
+          world.clipToQuiet(world.now() + world.uniform(SimWorld.SECOND, 12 * SimWorld.SECOND)));
+      default -> throw new IllegalStateException(fault.name());
+    }
+  }
+
+  /** {@code -Dsim.exclude=HAND_DELETE,HAND_CLEAR_HOLDER} leaves kinds out, to isolate a defect. */
+  private static final List<Fault> KINDS = java.util.Arrays.stream(Fault.values())
+      .filter(f -> !java.util.Arrays.asList(System.getProperty("sim.exclude", "").split(","))
+          .contains(f.name()))
+      .toList();
+
+  private static Fault pick(Random random) {
+    double total = 0;
+    for (Fault f : KINDS) {
+      total += f.weight;
+    }
+    double x = random.nextDouble() * total;
+    for (Fault f : KINDS) {
+      x -= f.weight;
+      if (x < 0) {
+        return f;
+      }
+    }
+    return KINDS.get(KINDS.size() - 1);
+  }
+}
