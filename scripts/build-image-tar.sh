@@ -16,8 +16,8 @@
 #                         cache needs JDK 25 and must be made by the runtime that uses it).
 #
 # Extra arguments go to Maven, e.g. scripts/build-image-tar.sh -Djib.to.image=leaderelection:dev
-# Environment: MVN (default "mvn -B"); AOT=off skips the AOT cache (offline base only; needs root
-# otherwise).
+# Environment: MVN (default "mvn -B"); AOT=off skips the AOT cache (offline base only; skipped
+# with a warning when not root: the training run needs a chroot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +45,13 @@ echo "build-image-tar: jib:buildTar (base: $base)"
 ${MVN:-mvn -B} -q package jib:buildTar -Dmaven.test.skip=true "${jib_args[@]}" "$@"
 [ -f "$out" ] || { echo "build-image-tar: Jib did not write $out" >&2; exit 1; }
 
-if [ "$base" = offline ] && [ "${AOT:-on}" != off ]; then
+aot=${AOT:-on}
+if [ "$base" = offline ] && [ "$aot" != off ] && [ "$(id -u)" -ne 0 ]; then
+  echo "build-image-tar: not root: no AOT cache (its training run needs a chroot); the image" \
+    "starts without it (ImageIT, which needs root too, would fail)" >&2
+  aot=off
+fi
+if [ "$base" = offline ] && [ "$aot" != off ]; then
   # The cache is made from the image as built, then added as a layer of its own: every other
   # layer is rebuilt from the same inputs, so it keeps its digest.
   aot_dir=target/image-aot
