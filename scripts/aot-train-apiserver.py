@@ -6,7 +6,8 @@ and runs the image's own JVM against it as an in-cluster replica, so that the tr
 the production code path (service-account token, TLS, Lease GET/POST/PUT, the informer's LIST and
 WebSocket WATCH, Events) without a real control plane, offline and in CI.
 
-What it serves, for any namespaced resource under /api/v1 and /apis/<group>/<version>:
+What it serves: POST selfsubjectaccessreviews (always allowed), and for any namespaced resource
+under /api/v1 and /apis/<group>/<version>:
   GET item, GET list (fieldSelector=metadata.name=<n> honoured), GET ?watch=true (WebSocket when
   the client asks for an upgrade, else a chunked HTTP stream), POST (409 if it exists), PUT
   (409 on a stale metadata.resourceVersion), PATCH (JSON merge patch), DELETE.
@@ -174,6 +175,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         key, m, _, path = self.route()
+        if path.endswith("/selfsubjectaccessreviews"):
+            # Everything is allowed: the training replica has the permissions of the real one.
+            if not self.authorized():
+                return
+            STORE.count("POST", "selfsubjectaccessreviews")
+            review = self.read_body()
+            review["status"] = {"allowed": True, "reason": "aot-train-apiserver allows all"}
+            self.send_json(201, review)
+            return
         if key is None or key[3] is not None:
             self.send_json(404, status(404, "NotFound", f"{path} not found"))
             return
