@@ -47,11 +47,16 @@ version=$(scripts/provision-control-plane.sh --print-version)
 scripts/build-image-tar.sh
 # shellcheck disable=SC2086 # MVN is a command line
 ${MVN:-mvn -B} verify -Dkubeapitest.offline="$mode" -Dkubeapitest.version="$version" \
-  -Dkubeapitest.dir="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}" "$@"
+  -Dkubeapitest.dir="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}" "$@" && maven=0 || maven=$?
 if [ "$node_e2e" = skip ]; then
   echo "test: the node e2e was SKIPPED (NODE_E2E=skip): the manifests in k8s/ were not run on a node" >&2
-  exit 0
+  exit "$maven"
 fi
-# The image the node runs is the one just tested (ImageIT); the node's binaries are cached.
-scripts/node.sh build
-scripts/e2e.sh
+# The node e2e runs whatever Maven said, so one run reports both. The image the node runs is
+# the one ImageIT tested; the node's binaries are cached after the first build.
+scripts/node.sh build && scripts/e2e.sh && node=0 || node=$?
+if [ "$maven" != 0 ] || [ "$node" != 0 ]; then
+  echo "test: FAILED: $([ "$maven" = 0 ] || echo "Maven (unit/integration tests) exit $maven; ")$([ "$node" = 0 ] || echo "node e2e exit $node (target/e2e/)")" >&2
+  exit 1
+fi
+echo "test: unit, integration and node e2e tests passed (target/e2e/results.json)"
