@@ -10,7 +10,9 @@ import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
@@ -18,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * The real elector ({@link Campaign}, {@link ElectionRules}, {@link LeaseView}, {@link Term}) in
  * several replicas against a simulated API server, on skewed clocks, through injected faults, all
  * from a seed. {@code -Dsim.schedules=N} runs more schedules, {@code -Dsim.seed=N} replays one (and
- * prints its trace with {@code -Dsim.trace=true}).
+ * prints its trace with {@code -Dsim.trace=true}), {@code -Dsim.exclude=HAND_DELETE,...} leaves
+ * fault kinds out to isolate a defect (the seeds then make other schedules).
  */
 class ElectionSimulationTest {
 
@@ -56,7 +59,8 @@ class ElectionSimulationTest {
     int overlaps = 0;
     long worstLeaderAfterQuiet = 0;
     long worstBoundShare = 0;
-    long worstTakeover = 0;
+    long worstTakeoverWatching = 0;
+    long worstTakeoverPolling = 0;
     long events = 0;
     int[] faults = new int[SimSchedule.Fault.values().length];
     for (long seed = first; seed < first + count; seed++) {
@@ -70,7 +74,11 @@ class ElectionSimulationTest {
       worstLeaderAfterQuiet = Math.max(worstLeaderAfterQuiet, o.leaderAfterQuiet());
       worstBoundShare = Math.max(worstBoundShare, o.livenessBound() <= 0 ? 0
           : 100 * o.leaderAfterQuiet() / o.livenessBound());
-      worstTakeover = Math.max(worstTakeover, o.takeoverAfterRelease());
+      if (o.watch()) {
+        worstTakeoverWatching = Math.max(worstTakeoverWatching, o.takeoverAfterRelease());
+      } else {
+        worstTakeoverPolling = Math.max(worstTakeoverPolling, o.takeoverAfterRelease());
+      }
       for (int i = 0; i < faults.length; i++) {
         faults[i] += o.faults()[i];
       }
@@ -85,8 +93,9 @@ class ElectionSimulationTest {
           .append(' ').append(faults[f.ordinal()]);
     }
     System.out.printf(Locale.ROOT, "leader after faults stopped: worst %.1fs (%d%% of the bound);"
-        + " takeover after a release: worst %d ms; %d events in %.1fs; faults: %s%n",
-        worstLeaderAfterQuiet / 1e9, worstBoundShare, worstTakeover / 1_000_000, events,
+        + " takeover after a release: worst %d ms watching, %d ms polling; %d events in %.1fs;"
+        + " faults: %s%n", worstLeaderAfterQuiet / 1e9, worstBoundShare,
+        worstTakeoverWatching / 1_000_000, worstTakeoverPolling / 1_000_000, events,
         (System.nanoTime() - started) / 1e9, kinds);
     failures.stream().limit(30).forEach(System.out::println);
     assertThat(failures).as("replay one with -Dsim.seed=N -Dsim.trace=true").isEmpty();
@@ -156,5 +165,107 @@ class ElectionSimulationTest {
         Duration.ofSeconds(2), true, false);
     world.work(SimWorld.SECOND, 200 * SimWorld.MS, 200 * SimWorld.MS);
     return world;
+  }
+
+  /**
+   * The schedules the random runs found, cut down to their essence. Each asserts the contract and
+   * fails on the elector as committed; they are disabled until the lead fixes the rule at fault.
+   */
+  @Nested
+  @Disabled("defects reported by the simulation; enable with the fix")
+  class ReportedDefects {
+
+    @Test
+    @DisplayName("A replica that starts while the Lease is deleted does not take over from the"
+        + " holder, cut off but still within its fence")
+    void freshReplicaAfterDelete() {
+      SimWorld world = scripted();
+      SimReplica r0 = world.start("r0", 1.0);
+      world.scheduler().runUntil(20 * SimWorld.SECOND);
+      assertThat(r0.leading()).isTrue();
+      r0.partition(30 * SimWorld.SECOND, true); // works on until its fence, ~10 s after its renewal
+      world.scheduler().runUntil(20_500 * SimWorld.MS);
+      world.server().handDelete();
+      world.scheduler().runUntil(21 * SimWorld.SECOND);
+      world.start("r1", 1.0); // never saw the Lease: creates it at once
+      world.scheduler().runUntil(45 * SimWorld.SECOND);
+      world.finish();
+      assertThat(world.ledger().overlaps()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("A holder cleared by hand keeps its claim even for a replica that missed its"
+        + " takeover and remembers an older holder")
+    void clearedHolderNeverSeen() {
+      SimWorld world = scripted();
+      SimReplica r0 = world.start("r0", 1.0);
+      world.scheduler().runUntil(SimWorld.SECOND);
+      SimReplica r1 = world.start("r1", 1.0);
+      SimReplica r2 = world.start("r2", 1.0);
+      world.scheduler().runUntil(10 * SimWorld.SECOND);
+      assertThat(r0.leading()).isTrue();
+      r1.partition(12 * SimWorld.SECOND, true); // misses what follows until 22 s
+      world.scheduler().runUntil(12 * SimWorld.SECOND);
+      r0.sigterm(); // released; r2 takes over
+      world.scheduler().runUntil(20 * SimWorld.SECOND);
+      assertThat(r2.leading()).isTrue();
+      r2.partition(30 * SimWorld.SECOND, true); // works on until its fence, ~30 s
+      world.scheduler().runUntil(21 * SimWorld.SECOND);
+      world.server().handClearHolder();
+      // r1 reconnects at 22 s, sees an empty holder, attributes it to r0 (seen before 10 s) and
+      // takes over at ~25 s.
+      world.scheduler().runUntil(45 * SimWorld.SECOND);
+      world.finish();
+      assertThat(world.ledger().overlaps()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("A replica cut off while the Lease was re-created and deleted again does not"
+        + " create it while the holder's fence runs")
+    void missedCreateAndDelete() {
+      SimWorld world = scripted();
+      SimReplica r0 = world.start("r0", 1.0);
+      world.scheduler().runUntil(SimWorld.SECOND);
+      SimReplica r1 = world.start("r1", 1.0);
+      world.scheduler().runUntil(20 * SimWorld.SECOND);
+      assertThat(r0.leading()).isTrue();
+      world.server().handDelete(); // r1 sees it deleted; r0 re-creates it at its next renewal
+      world.scheduler().runUntil(20_200 * SimWorld.MS);
+      r1.partition(20_400 * SimWorld.MS, true); // misses the re-creation and the next delete
+      world.scheduler().runUntil(40 * SimWorld.SECOND);
+      assertThat(r0.leading()).isTrue();
+      r0.partition(30 * SimWorld.SECOND, true); // works on until its fence, ~47.5 s
+      world.scheduler().runUntil(40_300 * SimWorld.MS);
+      world.server().handDelete();
+      // r1 reconnects at 40.6 s and reads: absent, as when it last looked (the informer has no
+      // event for it either); r0's claim, seen at 20 s, is over: it creates the Lease at ~41 s.
+      world.scheduler().runUntil(70 * SimWorld.SECOND);
+      world.finish();
+      assertThat(world.ledger().overlaps()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("The release on SIGTERM waits for the work of every term, not only the last: a"
+        + " unit started just before a fence outlives a term taken back at once")
+    void releaseWaitsForEarlierTermsWork() {
+      SimWorld world = scripted();
+      world.work(100 * SimWorld.MS, 4_500 * SimWorld.MS, 4_500 * SimWorld.MS); // long units
+      SimReplica r0 = world.start("r0", 1.0);
+      world.scheduler().runUntil(SimWorld.SECOND);
+      world.start("r1", 1.0);
+      world.scheduler().runUntil(20 * SimWorld.SECOND);
+      assertThat(r0.leading()).isTrue();
+      long fence = r0.clock().realAt(r0.campaign().term().deadlineNanos());
+      // Cut off until just before the fence: term 1 lapses while one of its units runs, then the
+      // Lease (still naming r0) is taken back at once as term 2, whose units are short.
+      r0.partition(fence - 300 * SimWorld.MS - world.now(), false);
+      world.scheduler().runUntil(fence - 500 * SimWorld.MS);
+      world.work(100 * SimWorld.MS, 50 * SimWorld.MS, 50 * SimWorld.MS);
+      world.scheduler().runUntil(fence + 200 * SimWorld.MS);
+      r0.sigterm(); // term 2's unit is done: released at once, term 1's unit still runs
+      world.scheduler().runUntil(fence + 20 * SimWorld.SECOND);
+      world.finish();
+      assertThat(world.ledger().overlaps()).isEmpty();
+    }
   }
 }

@@ -33,10 +33,11 @@ final class SimSchedule {
    * @param overlaps overlapping term or work-unit pairs (the safety violations)
    * @param leaderAfterQuiet how long after faults stopped a leader existed for good
    * @param takeoverAfterRelease from the release being stored to the next term, -1 if not measured
+   * @param watch whether the followers watched (else they polled)
    * @param faults how many faults of each {@link Fault} kind were injected
    */
   record Outcome(long seed, List<String> violations, int overlaps, long leaderAfterQuiet,
-      long livenessBound, long takeoverAfterRelease, long events, int[] faults) {
+      long livenessBound, long takeoverAfterRelease, boolean watch, long events, int[] faults) {
   }
 
   private final long seed;
@@ -67,8 +68,8 @@ final class SimSchedule {
       s.execute();
     } catch (RuntimeException e) {
       s.violations.add("at " + SimWorld.seconds(s.world.now()) + ": " + e);
-      s.outcome = new Outcome(seed, s.violations, 0, -1, -1, -1, s.world.scheduler().executed(),
-          s.injected);
+      s.outcome = new Outcome(seed, s.violations, 0, -1, -1, -1, false,
+          s.world.scheduler().executed(), s.injected);
     }
     return s;
   }
@@ -163,7 +164,7 @@ final class SimSchedule {
     List<String> overlaps = world.ledger().overlaps();
     violations.addAll(overlaps);
     outcome = new Outcome(seed, violations, overlaps.size(), leaderAfterQuiet, bound, takeover,
-        world.scheduler().executed(), injected);
+        config.watch(), world.scheduler().executed(), injected);
   }
 
   private double rate() {
