@@ -221,8 +221,11 @@ final class Campaign {
       stoppedTerm = term;
     }
     endTerm("stopping", now);
-    if (inFlight != null && !inFlight.isWrite()) {
-      abandon(inFlight); // a read changes nothing; a write may make us the holder: see stopping()
+    if (inFlight != null && !mayMakeUsHolder(inFlight)) {
+      // A read changes nothing, and a renewal leaves us the holder we already are (a late one
+      // makes the release conflict, and the release reads and tries again). Only an acquisition
+      // on the wire is awaited: it may make us the holder, to be released then (see stopping()).
+      abandon(inFlight);
     }
     workWaitUntil = now + ElectionConfig.WORK_STOP_WAIT.toNanos();
     releaseDeadline = workWaitUntil + config.releaseTimeout().toNanos();
@@ -571,12 +574,17 @@ final class Campaign {
   // ---------------------------------------------------------------------------------------------
   // Stopping and releasing
 
+  private static boolean mayMakeUsHolder(Request request) {
+    return request.purpose() == Purpose.CREATE || request.purpose() == Purpose.TAKE_OVER
+        || request.purpose() == Purpose.RETAKE;
+  }
+
   private long stopping(long now) {
     Term t = stoppedTerm;
     boolean working = t != null && t.workRunning();
     if ((working || inFlight != null) && now < workWaitUntil) {
-      // The running unit finishes, and a write on the wire is answered (it may have made us the
-      // holder, and must then be released), each within the work wait. Woken when either ends.
+      // The running unit finishes, and an acquisition on the wire is answered (it may have made
+      // us the holder, to be released then), each within the work wait. Woken when either ends.
       return inFlight != null ? Math.min(workWaitUntil, inFlight.deadline()) : workWaitUntil;
     }
     if (inFlight != null) {

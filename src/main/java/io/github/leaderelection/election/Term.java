@@ -33,6 +33,8 @@ public final class Term {
   private final long number;
   private final CountDownLatch ended = new CountDownLatch(1);
   private final List<Thread> workers = new ArrayList<>();
+  /** Work threads started and not yet finished; guarded by "this". */
+  private int running;
   private Runnable onWorkStopped = () -> { };
   // Guarded by "this".
   private long lastRenewSentNanos;
@@ -113,12 +115,17 @@ public final class Term {
     }, name);
     t.setDaemon(true);
     workers.add(t);
+    running++;
     t.start();
   }
 
-  /** True while a thread started by {@link #startWork} still runs. */
+  /**
+   * True while a thread started by {@link #startWork} still runs its work. (Counted, not read from
+   * {@code Thread.isAlive}: the work-stopped hook runs on the finishing thread itself, and whoever
+   * it wakes must already see the work as stopped.)
+   */
   public synchronized boolean workRunning() {
-    return workers.stream().anyMatch(Thread::isAlive);
+    return running > 0;
   }
 
   /** Waits for the term's work threads to finish; call after the term ended. */
@@ -202,6 +209,7 @@ public final class Term {
   private void workerDone() {
     Runnable hook;
     synchronized (this) {
+      running--;
       hook = onWorkStopped;
     }
     try {

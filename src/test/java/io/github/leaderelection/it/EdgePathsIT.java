@@ -34,6 +34,14 @@ class EdgePathsIT extends ReplicaTestSupport {
     replicas(info, args).startAll("replica", 3);
     Replica leader = awaitSingleLeader(Duration.ofSeconds(30));
     await(Duration.ofSeconds(10)).until(() -> WorkLog.units(leader).size() >= 3);
+    // The rule protects a holder that the others have seen: a replica that never saw the Lease
+    // may create it (a fresh group has to start somewhere), so let every follower see it first.
+    for (Replica r : replicas.replicas()) {
+      if (r != leader) {
+        awaitThat(Duration.ofSeconds(15), r.identity() + " follows",
+            () -> r.logged("new leader is " + leader.identity()));
+      }
+    }
 
     for (int round = 0; round < 3; round++) {
       // The holder is paused (a GC pause) while the Lease is deleted: followers have a full
