@@ -448,26 +448,39 @@ final class Arm implements AutoCloseable {
   }
 
   /**
-   * CPU time of a process in nanoseconds: the sum over its threads of the scheduler's run time
-   * ({@code /proc/<pid>/task/<tid>/schedstat}, nanosecond precision, where utime/stime count
-   * 10 ms ticks); -1 if it is gone. A thread that ends within the window takes its time along.
+   * CPU time of a process in nanoseconds, all its threads, including those that ended: the
+   * scheduler's run time of the live threads ({@code /proc/<pid>/task/<tid>/schedstat},
+   * nanosecond precision) plus what the ended ones used (the process's utime + stime in
+   * {@code /proc/<pid>/stat} minus the live threads' own, in 10 ms ticks); -1 if it is gone.
    */
   static long cpuNanos(long pid) {
-    Path tasks = Path.of("/proc", Long.toString(pid), "task");
-    long sum = 0;
-    try (var dirs = Files.list(tasks)) {
+    Path proc = Path.of("/proc", Long.toString(pid));
+    try (var dirs = Files.list(proc.resolve("task"))) {
+      long liveNanos = 0;
+      long liveTicks = 0;
       for (Path task : dirs.toList()) {
         try {
-          sum += Long.parseLong(Files.readString(task.resolve("schedstat")).trim()
+          long ticks = statTicks(task.resolve("stat"));
+          long nanos = Long.parseLong(Files.readString(task.resolve("schedstat")).trim()
               .split("\\s+")[0]);
+          liveTicks += ticks;
+          liveNanos += nanos;
         } catch (IOException | RuntimeException e) {
-          // the thread ended meanwhile
+          // the thread ended meanwhile: the process total below counts it
         }
       }
-      return sum;
+      long endedTicks = Math.max(0, statTicks(proc.resolve("stat")) - liveTicks);
+      return liveNanos + endedTicks * 10_000_000L;
     } catch (IOException | RuntimeException e) {
       return -1;
     }
+  }
+
+  /** utime + stime of a /proc stat file, in clock ticks (USER_HZ = 100). */
+  private static long statTicks(Path stat) throws IOException {
+    String s = Files.readString(stat);
+    String[] f = s.substring(s.lastIndexOf(')') + 2).trim().split("\\s+");
+    return Long.parseLong(f[11]) + Long.parseLong(f[12]);
   }
 
   static double rssMiB(long pid) {

@@ -50,6 +50,9 @@ public final class Bench {
 
   static final List<ScalePoint> scalePoints = new ArrayList<>();
 
+  /** The scaling run's arm while it runs, for the shutdown hook. */
+  static final List<Arm> SCALING = new java.util.concurrent.CopyOnWriteArrayList<>();
+
   /** The image's JVM flags (JDK_JAVA_OPTIONS and the entrypoint's), once it is unpacked. */
   static volatile String imageJvmFlags = "";
 
@@ -81,6 +84,13 @@ public final class Bench {
     List<Arm> arms = new ArrayList<>();
     String loadBefore = Report.loadAverage();
     Launchers launchers = new Launchers(appJar, testClasses, controlPlane);
+    // Stopped from outside (Ctrl-C, SIGTERM): no replica or API server is left behind.
+    Thread cleanup = new Thread(() -> {
+      arms.forEach(Arm::close);
+      SCALING.forEach(Arm::close);
+      controlPlane.close();
+    }, "bench-cleanup");
+    Runtime.getRuntime().addShutdownHook(cleanup);
     try (KubernetesClient admin = controlPlane.adminClient()) {
       System.out.printf("bench: control plane up at %s (%.1f s)%n", controlPlane.url(),
           Duration.between(started, Instant.now()).toMillis() / 1000.0);
@@ -137,6 +147,7 @@ public final class Bench {
       Duration took = Duration.between(started, Instant.now());
       Report.write(options, arms, took, loadBefore, loadAfter, controlPlane);
     } finally {
+      Runtime.getRuntime().removeShutdownHook(cleanup);
       launchers.close();
       if (options.logs() != null) {
         for (Arm arm : arms) {
@@ -160,6 +171,7 @@ public final class Bench {
     String namespace = "bench-scale-" + name.replace('_', '-') + "-" + n;
     Arm arm = new Arm(name, namespace, n, controlPlane, admin, launchers.of(name, namespace),
         options, seed);
+    SCALING.add(arm);
     try {
       arm.say("scaling: %d replicas", n);
       arm.steady(options.scalingWindow(), background, true);
@@ -183,6 +195,7 @@ public final class Bench {
           Double.NaN, List.of(e.getMessage())));
     } finally {
       arm.close();
+      SCALING.remove(arm);
     }
   }
 
