@@ -104,7 +104,7 @@ public final class LeaseEvents implements LeadershipListener, AutoCloseable {
   public void close() {
     sender.shutdown();
     try {
-      sender.awaitTermination(3, TimeUnit.SECONDS);
+      sender.awaitTermination(1, TimeUnit.SECONDS); // best effort, inside the shutdown bound
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
