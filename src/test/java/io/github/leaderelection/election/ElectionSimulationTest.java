@@ -63,6 +63,7 @@ class ElectionSimulationTest {
     long worstTakeoverPolling = 0;
     long events = 0;
     int[] faults = new int[SimSchedule.Fault.values().length];
+    int[] requestFaults = new int[SimPort.Fault.values().length];
     for (long seed = first; seed < first + count; seed++) {
       SimSchedule run = SimSchedule.run(seed, only != null && Boolean.getBoolean("sim.trace"));
       if (only != null) {
@@ -82,6 +83,9 @@ class ElectionSimulationTest {
       for (int i = 0; i < faults.length; i++) {
         faults[i] += o.faults()[i];
       }
+      for (int i = 1; i < requestFaults.length; i++) {
+        requestFaults[i] += run.world().requestFaults()[i];
+      }
       for (String v : o.violations()) {
         failures.add("seed " + seed + ": " + v);
       }
@@ -91,6 +95,12 @@ class ElectionSimulationTest {
     for (SimSchedule.Fault f : SimSchedule.Fault.values()) {
       kinds.append(kinds.length() == 0 ? "" : ", ").append(f.name().toLowerCase(Locale.ROOT))
           .append(' ').append(faults[f.ordinal()]);
+    }
+    for (SimPort.Fault f : SimPort.Fault.values()) {
+      if (f != SimPort.Fault.NONE) {
+        kinds.append(", ").append(f.name().toLowerCase(Locale.ROOT)).append(' ')
+            .append(requestFaults[f.ordinal()]);
+      }
     }
     System.out.printf(Locale.ROOT, "leader after faults stopped: worst %.1fs (%d%% of the bound);"
         + " takeover after a release: worst %d ms watching, %d ms polling; %d events in %.1fs;"

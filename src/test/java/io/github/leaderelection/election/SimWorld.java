@@ -31,6 +31,7 @@ final class SimWorld {
   private final List<String> trace;
   private Consumer<SimReplica> onGone = r -> { };
   private int incarnations;
+  private final int[] requestFaults = new int[SimPort.Fault.values().length];
   private long quietAt = Long.MAX_VALUE;
   private double requestFaultRate;
   private double watchGapRate;
@@ -200,7 +201,14 @@ final class SimWorld {
       return SimPort.Fault.NONE;
     }
     SimPort.Fault[] faults = SimPort.Fault.values();
-    return faults[1 + random.nextInt(faults.length - 1)];
+    SimPort.Fault fault = faults[1 + random.nextInt(faults.length - 1)];
+    requestFaults[fault.ordinal()]++;
+    return fault;
+  }
+
+  /** How many requests met each {@link SimPort.Fault}. */
+  int[] requestFaults() {
+    return requestFaults;
   }
 
   boolean watchGap() {
