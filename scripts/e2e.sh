@@ -49,6 +49,7 @@ fail() {
 }
 die() {
   say "ERROR: $*"
+  if [ -f "${STATE:-/nonexistent}/failed" ]; then say "the node itself failed: $(cat "$STATE/failed")"; fi
   exit 1
 }
 kc() { "$KUBECTL" "$@"; }

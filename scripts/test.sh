@@ -56,7 +56,11 @@ fi
 # the one ImageIT tested; the node's binaries are cached after the first build.
 scripts/node.sh build && scripts/e2e.sh && node=0 || node=$?
 if [ "$maven" != 0 ] || [ "$node" != 0 ]; then
-  echo "test: FAILED: $([ "$maven" = 0 ] || echo "Maven (unit/integration tests) exit $maven; ")$([ "$node" = 0 ] || echo "node e2e exit $node (target/e2e/)")" >&2
+  failed=()
+  [ "$maven" = 0 ] || failed+=("Maven (unit/integration tests) exit $maven")
+  [ "$node" = 0 ] || failed+=("node e2e exit $node (see target/e2e/)")
+  summary=$(printf '%s; ' "${failed[@]}")
+  echo "test: FAILED: ${summary%; }" >&2
   exit 1
 fi
 echo "test: unit, integration and node e2e tests passed (target/e2e/results.json)"
