@@ -35,7 +35,9 @@ case "$provider" in
       which) echo "local node (scripts/node.sh)" ;;
       deploy | status | logs | failover | undeploy)
         KUBECONFIG=$("$root/scripts/node.sh" kubeconfig)
-        export KUBECONFIG
+        # kubectl's discovery cache goes with the node, not into ~/.kube.
+        KUBECACHEDIR="$(dirname "$KUBECONFIG")/kubectl-cache"
+        export KUBECONFIG KUBECACHEDIR
         CLUSTER_PROVIDER=local KUBE_CONTEXT=leaderelection-node exec "$root/scripts/kind.sh" "$step"
         ;;
       *)

@@ -511,7 +511,7 @@ up() {
     >"$STATE/logs/nsforward.log" 2>&1 </dev/null &
   echo $! >"$STATE/nsforward.pid"
   kubeconfig "$STATE/kubeconfig" "https://127.0.0.1:$port" admin
-  export KUBECONFIG="$STATE/kubeconfig"
+  export KUBECONFIG="$STATE/kubeconfig" KUBECACHEDIR="$STATE/kubectl-cache"
   local kubectl="$CP_BIN/kubectl"
   await "API server via 127.0.0.1:$port" 30 "$kubectl" get --raw /readyz ||
     die "the API server is not reachable on 127.0.0.1:$port (see $STATE/logs/nsforward.log)"
