@@ -32,18 +32,19 @@ final class Campaign {
   static final long NEVER = Long.MAX_VALUE;
 
   /** Why a request is sent. */
-  enum Purpose { READ, CREATE, RENEW, TAKE_OVER, RETAKE, RELEASE, RELEASE_READ }
+  enum Purpose { READ, CREATE, RENEW, TAKE_OVER, RETAKE, FINISH_DELETE, RELEASE, RELEASE_READ }
 
   /**
    * One request to the API server.
    *
    * @param base for UPDATE: the Lease the write is conditional on
    * @param record for CREATE and UPDATE: the record to write
+   * @param toSend for CREATE and UPDATE: the Lease object to send ({@link LeaseWrites})
    * @param sentAt when it was sent (monotonic): the start of the fence a won write gives
    * @param deadline when it is abandoned if not answered
    */
   record Request(long id, Purpose purpose, LeaseLock.Verb verb, Lease base,
-      LeaderElectionRecord record, long sentAt, long deadline) {
+      LeaderElectionRecord record, Lease toSend, long sentAt, long deadline) {
 
     boolean isWrite() {
       return verb != LeaseLock.Verb.GET;
@@ -78,6 +79,9 @@ final class Campaign {
 
   private enum Phase { RUNNING, STOPPING, RELEASING, DONE }
 
+  private record Ended(Term term, long at) {
+  }
+
   private final ElectionConfig config;
   private final LeaseView view;
   private final Ticker ticker;
@@ -109,7 +113,8 @@ final class Campaign {
   /** The view version at which we last tried to take back a Lease that names us. */
   private long retakeTriedAtVersion = -1;
   private Phase phase = Phase.RUNNING;
-  private Term stoppedTerm;
+  /** Our ended terms whose work may still run, with when each ended (monotonic). */
+  private final java.util.List<Ended> ended = new java.util.ArrayList<>();
   private long workWaitUntil;
   private long releaseDeadline;
   private boolean releaseRetried;
@@ -217,9 +222,6 @@ final class Campaign {
     }
     long now = ticker.nanoTime();
     phase = Phase.STOPPING;
-    if (term != null) {
-      stoppedTerm = term;
-    }
     endTerm("stopping", now);
     if (inFlight != null && !mayMakeUsHolder(inFlight)) {
       // A read changes nothing, and a renewal leaves us the holder we already are (a late one
@@ -228,7 +230,7 @@ final class Campaign {
       abandon(inFlight);
     }
     workWaitUntil = now + ElectionConfig.WORK_STOP_WAIT.toNanos();
-    releaseDeadline = workWaitUntil + config.releaseTimeout().toNanos();
+    releaseDeadline = Math.max(workWaitUntil, workBlockedUntil()) + config.releaseTimeout().toNanos();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -250,6 +252,12 @@ final class Campaign {
   /** When the next attempt is due. */
   private long dueAt(long now) {
     if (term == null) {
+      long blocked = workBlockedUntil();
+      if (blocked > now) {
+        // Our previous term's unit is still finishing: take nothing until it has (we are woken
+        // when it stops), so that a release or a finished deletion never cuts its margin short.
+        return blocked;
+      }
       LeaseView.Snapshot seen = view.snapshot();
       if (seen.record().isHeldBy(config.identity()) && seen.version() != retakeTriedAtVersion) {
         // The Lease names us while we do not lead (a renewal stored late, or we restarted): only
@@ -301,10 +309,13 @@ final class Campaign {
         recovered();
         nextAttemptAt = now + pollDelay(false);
       }
-      case STEP_DOWN -> endTerm(seen.record().isEndOfTermFor(me)
-          ? "end of term on lease " + config.leaseKey() + ": the API server prefers "
-              + d.holder() + " as the next holder"
-          : takenOverReason(d.holder()), now);
+      case STEP_DOWN -> endTerm(stepDownReason(seen, d), now);
+      case FINISH_DELETE -> {
+        log.info("lease {} was deleted by hand and nobody's claim on it runs any more; finishing"
+            + " the deletion", config.leaseKey());
+        send(Purpose.FINISH_DELETE, LeaseLock.Verb.UPDATE, seen.lease(),
+            LeaderElectionRecord.released(wall, old.leaseTransitions()), now);
+      }
       case CREATE -> send(Purpose.CREATE, LeaseLock.Verb.CREATE, null,
           new LeaderElectionRecord(me, duration, wall, wall, 0), now);
       case RENEW -> {
@@ -343,7 +354,13 @@ final class Campaign {
     boolean releasing = purpose == Purpose.RELEASE || purpose == Purpose.RELEASE_READ;
     long timeout = (releasing ? config.releaseTimeout() : config.requestTimeout()).toNanos();
     long deadline = releasing ? Math.min(now + timeout, releaseDeadline) : now + timeout;
-    Request request = new Request(++nextRequestId, purpose, verb, base, record, now, deadline);
+    boolean finalize = !config.coordinated(); // the server manages a coordinated Lease
+    Lease toSend = record == null ? null : verb == LeaseLock.Verb.CREATE
+        ? LeaseWrites.forCreate(config.namespace(), config.leaseName(), record,
+            config.leaseLabels(), finalize)
+        : LeaseWrites.forUpdate(base, record, config.leaseLabels(), finalize);
+    Request request = new Request(++nextRequestId, purpose, verb, base, record, toSend, now,
+        deadline);
     inFlight = request;
     port.send(request);
   }
@@ -361,6 +378,13 @@ final class Campaign {
         nextAttemptAt = now;
       }
       case RELEASE_READ -> releaseAgain(lease, now);
+      case FINISH_DELETE -> {
+        // The finalizer is gone, so is the Lease. Its last state is our release: nobody's claim.
+        view.observe(lease, now);
+        view.observe(null, now);
+        conflicted = false;
+        nextAttemptAt = now;
+      }
       case RELEASE -> {
         wrote(lease, request.sentAt(), now);
         log.atInfo().addKeyValue("event", "released").log("released lease {}", config.leaseKey());
@@ -500,11 +524,20 @@ final class Campaign {
     LeaseView.Snapshot seen = view.snapshot();
     Decision d = ElectionRules.decide(seen, now, config.identity(), true, config.coordinated());
     if (d.action() == ElectionRules.Action.STEP_DOWN) {
-      endTerm(seen.record().isEndOfTermFor(config.identity())
-          ? "end of term on lease " + config.leaseKey() + ": the API server prefers "
-              + d.holder() + " as the next holder"
-          : takenOverReason(d.holder()), now);
+      endTerm(stepDownReason(seen, d), now);
     }
+  }
+
+  private String stepDownReason(LeaseView.Snapshot seen, Decision d) {
+    if (seen.record().isEndOfTermFor(config.identity())) {
+      return "end of term on lease " + config.leaseKey() + ": the API server prefers "
+          + d.holder() + " as the next holder";
+    }
+    if (seen.deleting() && seen.record().isHeldBy(config.identity())) {
+      return "lease " + config.leaseKey() + " is being deleted; stepping down so that the"
+          + " deletion can complete";
+    }
+    return takenOverReason(d.holder());
   }
 
   private String takenOverReason(String holder) {
@@ -536,6 +569,7 @@ final class Campaign {
     }
     term = null;
     t.end(reason);
+    ended.add(new Ended(t, now));
     boolean running = phase == Phase.RUNNING;
     if (running) {
       log.atInfo().addKeyValue("event", "lost").log("{}", reason);
@@ -543,7 +577,6 @@ final class Campaign {
     listener.stoppedLeading();
     if (running && t.workFailure() != null) {
       fatal = t.workFailure();
-      stoppedTerm = t;
       stop();
       return;
     }
@@ -552,6 +585,22 @@ final class Campaign {
       log.atInfo().addKeyValue("event", "candidate")
           .log("attempting to acquire leader lease {}...", config.leaseKey());
     }
+  }
+
+  /**
+   * Until when our own earlier terms' work may still be running: nothing that lets another
+   * replica in early (a release, finishing a deletion) happens before it has stopped. Each ended
+   * term's work is waited for at most {@link ElectionConfig#WORK_STOP_WAIT}.
+   *
+   * @return 0 if none runs, else the end of the longest wait
+   */
+  private long workBlockedUntil() {
+    ended.removeIf(e -> !e.term().workRunning());
+    long until = 0;
+    for (Ended e : ended) {
+      until = Math.max(until, e.at() + ElectionConfig.WORK_STOP_WAIT.toNanos());
+    }
+    return until;
   }
 
   private long termDeadline() {
@@ -580,12 +629,14 @@ final class Campaign {
   }
 
   private long stopping(long now) {
-    Term t = stoppedTerm;
-    boolean working = t != null && t.workRunning();
-    if ((working || inFlight != null) && now < workWaitUntil) {
-      // The running unit finishes, and an acquisition on the wire is answered (it may have made
-      // us the holder, to be released then), each within the work wait. Woken when either ends.
-      return inFlight != null ? Math.min(workWaitUntil, inFlight.deadline()) : workWaitUntil;
+    long blocked = workBlockedUntil();
+    boolean working = blocked > 0;
+    long waitUntil = Math.max(workWaitUntil, blocked);
+    if ((working || inFlight != null) && now < waitUntil) {
+      // The running unit finishes (of this term, or of an earlier one: its margin must not be cut
+      // short by our release), and an acquisition on the wire is answered (it may have made us
+      // the holder, to be released then). Woken when either ends.
+      return inFlight != null ? Math.min(waitUntil, inFlight.deadline()) : waitUntil;
     }
     if (inFlight != null) {
       abandon(inFlight); // hung: nothing waits for it any longer; a release finds out (409)

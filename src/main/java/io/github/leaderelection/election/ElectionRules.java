@@ -36,7 +36,13 @@ public final class ElectionRules {
     /** Someone else's claim is still running: wait until {@link Decision#until()}. */
     WAIT,
     /** We lead, but the Lease names someone else (or was released by someone else): stop at once. */
-    STEP_DOWN
+    STEP_DOWN,
+    /**
+     * The Lease was deleted by hand while held, and the claim on it has ended (or is ours, and our
+     * work has stopped): release it and remove the holder's finalizer, so the deletion completes;
+     * then it is created anew. See {@link LeaseWrites}.
+     */
+    FINISH_DELETE
   }
 
   /**
@@ -79,35 +85,51 @@ public final class ElectionRules {
         // Not ours: we have not released. Whoever wrote it told the followers to take over now.
         return new Decision(Action.STEP_DOWN, 0, "");
       }
+      if (view.deleting()) {
+        return new Decision(Action.STEP_DOWN, 0, me); // an operator deleted it: let it go
+      }
       // Ours, or deleted / cleared by hand: followers still count our claim, so renewing (or
       // re-creating) the Lease simply continues the term.
       return Decision.of(Action.RENEW);
     }
+    // A Lease being deleted is never taken over, only finished off once nobody's claim runs.
+    Action takeOver = view.deleting() ? Action.FINISH_DELETE : Action.TAKE_OVER;
     if (record.isHeldBy(me)) {
-      return Decision.of(Action.RETAKE);
+      return Decision.of(view.deleting() ? Action.FINISH_DELETE : Action.RETAKE);
     }
     if (record.isHeld()) {
       long until = view.observedAt() + view.durationNanos();
       return now < until ? new Decision(Action.WAIT, until, record.holderIdentity())
-          : Decision.of(Action.TAKE_OVER);
+          : Decision.of(takeOver);
     }
     if (view.exists() && record.isRelease()) {
-      return Decision.of(Action.TAKE_OVER);
+      return Decision.of(takeOver);
     }
-    // Deleted or cleared by hand. The last holder seen may still be working: its claim runs on.
-    Action free = view.exists() ? Action.TAKE_OVER : Action.CREATE;
+    if (!view.exists()) {
+      // Deleted. Held Leases carry the holder's finalizer, so a held Lease that is deleted stays
+      // visible until its claim has ended; one that is gone was released or finished off. Still,
+      // a Lease written by an older version (no finalizer), or a finalizer removed by hand: the
+      // last holder seen keeps its claim. A replica that saw none simply creates the Lease.
+      if (view.lastHolderKnown() && !view.lastHolder().equals(me)) {
+        long until = view.lastHolderSeenAt() + view.lastHolderDurationNanos();
+        return now < until ? new Decision(Action.WAIT, until, view.lastHolder())
+            : Decision.of(Action.CREATE);
+      }
+      return Decision.of(Action.CREATE);
+    }
+    // Cleared by hand (not a release). Whoever held it may still be working: the holder we last
+    // saw, or one we never saw. Wait out both: the last holder's claim, and a full lease duration
+    // from when we first saw the record cleared.
+    long until = view.observedAt() + view.durationNanos();
+    String holder = "";
     if (view.lastHolderKnown() && !view.lastHolder().equals(me)) {
-      long until = view.lastHolderSeenAt() + view.lastHolderDurationNanos();
-      return now < until ? new Decision(Action.WAIT, until, view.lastHolder()) : Decision.of(free);
+      long claim = view.lastHolderSeenAt() + view.lastHolderDurationNanos();
+      if (claim > until) {
+        until = claim;
+        holder = view.lastHolder();
+      }
     }
-    if (!view.lastHolderKnown() && view.exists()) {
-      // A holder cleared before we ever saw one: somebody we never saw may be working. Count its
-      // claim from when we first saw the record in this state. (A Lease that does not exist and
-      // never did, as far as we know, is simply created: a fresh group has to start somewhere.)
-      long until = view.observedAt() + view.durationNanos();
-      return now < until ? new Decision(Action.WAIT, until, "") : Decision.of(free);
-    }
-    return Decision.of(free);
+    return now < until ? new Decision(Action.WAIT, until, holder) : Decision.of(takeOver);
   }
 
   /**

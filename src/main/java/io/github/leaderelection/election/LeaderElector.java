@@ -224,8 +224,8 @@ public final class LeaderElector implements Runnable {
   private Lease execute(Campaign.Request request) {
     return switch (request.verb()) {
       case GET -> lock.get();
-      case CREATE -> lock.create(request.record());
-      case UPDATE -> lock.update(request.base(), request.record());
+      case CREATE -> lock.create(request.toSend());
+      case UPDATE -> lock.update(request.toSend());
       default -> throw new IllegalArgumentException("not a Lease request: " + request.verb());
     };
   }

@@ -1,8 +1,6 @@
 package io.github.leaderelection.election;
 
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
-import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
-import io.fabric8.kubernetes.api.model.coordination.v1.LeaseSpec;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.Resource;
@@ -48,13 +46,11 @@ public final class LeaseLock {
 
   /** Creates the Lease holding {@code record}; fails with 409 if it already exists. */
   public Lease create(LeaderElectionRecord record) {
-    LeaseSpec spec = new LeaseSpec();
-    record.applyTo(spec);
-    Lease lease = new LeaseBuilder()
-        .withNewMetadata().withNamespace(namespace).withName(name).withLabels(
-            labels.isEmpty() ? null : new java.util.TreeMap<>(labels)).endMetadata()
-        .withSpec(spec)
-        .build();
+    return create(LeaseWrites.forCreate(namespace, name, record, labels, true));
+  }
+
+  /** Creates {@code lease} (built by {@link LeaseWrites}); fails with 409 if it already exists. */
+  public Lease create(Lease lease) {
     return call(Verb.CREATE, () -> client.leases().inNamespace(namespace).resource(lease).create());
   }
 
@@ -63,22 +59,14 @@ public final class LeaseLock {
    * means somebody else wrote since {@code base} was read.
    */
   public Lease update(Lease base, LeaderElectionRecord record) {
-    if (base.getMetadata().getResourceVersion() == null) {
+    return update(LeaseWrites.forUpdate(base, record, labels, true));
+  }
+
+  /** Writes {@code next} (built by {@link LeaseWrites}), conditional on its resourceVersion. */
+  public Lease update(Lease next) {
+    if (next.getMetadata().getResourceVersion() == null) {
       // Without a resourceVersion the write would be unconditional: never allowed here.
       throw new IllegalArgumentException("refusing an update without resourceVersion");
-    }
-    Lease next = new LeaseBuilder(base).build();
-    if (next.getSpec() == null) {
-      next.setSpec(new LeaseSpec());
-    }
-    record.applyTo(next.getSpec());
-    if (!labels.isEmpty()) {
-      java.util.Map<String, String> merged = new java.util.TreeMap<>();
-      if (next.getMetadata().getLabels() != null) {
-        merged.putAll(next.getMetadata().getLabels());
-      }
-      merged.putAll(labels);
-      next.getMetadata().setLabels(merged);
     }
     return call(Verb.UPDATE, () -> client.leases().inNamespace(namespace).resource(next).update());
   }

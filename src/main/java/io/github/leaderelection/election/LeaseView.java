@@ -35,6 +35,11 @@ public final class LeaseView {
       return lease != null;
     }
 
+    /** Marked for deletion: {@code kubectl delete} of a Lease that carries the holder's finalizer. */
+    public boolean deleting() {
+      return LeaseWrites.isDeleting(lease);
+    }
+
     /** The holder's claim as this replica sees it: the record's holder, else the last one seen. */
     public boolean lastHolderKnown() {
       return !lastHolder.isEmpty();
@@ -83,7 +88,14 @@ public final class LeaseView {
     }
     LeaderElectionRecord next = LeaderElectionRecord.fromSpec(seen.getSpec());
     boolean changed = lease == null || !next.equals(record);
+    // Being marked for deletion is news (it changes what may be done), but not a renewal: the
+    // holder's claim is still counted from its last write.
+    boolean markedForDeletion = LeaseWrites.isDeleting(seen) && !LeaseWrites.isDeleting(lease);
     lease = seen;
+    if (markedForDeletion && !changed) {
+      version++;
+      return true;
+    }
     if (changed) {
       record = next;
       observedAt = now;

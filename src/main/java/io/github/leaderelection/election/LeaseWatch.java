@@ -31,7 +31,8 @@ final class LeaseWatch implements AutoCloseable {
   /**
    * Starts watching in the background; returns at once.
    *
-   * @param onChange called with the Lease after every change seen, or null once it is deleted
+   * @param onChange called with the Lease after every change seen; on a delete, with its final
+   *     state (when known) and then null
    */
   static LeaseWatch start(LeaseLock lock, Consumer<Lease> onChange) {
     SharedIndexInformer<Lease> informer = lock.resource().runnableInformer(0);
@@ -48,6 +49,9 @@ final class LeaseWatch implements AutoCloseable {
 
       @Override
       public void onDelete(Lease lease, boolean finalStateUnknown) {
+        if (!finalStateUnknown && lease != null) {
+          onChange.accept(lease); // its last state: a release, when a deletion was finished off
+        }
         onChange.accept(null);
       }
     });

@@ -110,7 +110,7 @@ public final class Term {
       try {
         work.run();
       } finally {
-        workerDone();
+        exitWork();
       }
     }, name);
     t.setDaemon(true);
@@ -206,10 +206,19 @@ public final class Term {
     ended.countDown();
   }
 
-  private void workerDone() {
+  /** Counts a unit of work run by a driver of its own (the simulation); see {@link #exitWork}. */
+  synchronized void enterWork() {
+    running++;
+  }
+
+  /** The end of a unit or work thread counted as running: wakes the elector once none runs. */
+  void exitWork() {
     Runnable hook;
     synchronized (this) {
       running--;
+      if (running > 0) {
+        return;
+      }
       hook = onWorkStopped;
     }
     try {

@@ -6,6 +6,7 @@ import static io.github.leaderelection.election.ManualTicker.START_WALL;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -71,18 +72,20 @@ class EdgePathsTest {
   }
 
   @Test
-  @DisplayName("S1: a holder cleared by hand (not a release) stays claimed for the lease duration")
+  @DisplayName("S1: a holder cleared by hand (not a release) is waited out: the last holder's claim, and a lease duration from the clear")
   void aHolderClearedByHandIsNotTakenAtOnce() {
     h.api.createLease("other", 15, START_WALL, START_WALL, 3);
-    h.start();
+    h.start(); // 'other' seen at 0s
     h.step(Duration.ofSeconds(5));
     h.api.writeRecord(new LeaderElectionRecord("", 15, START_WALL, START_WALL, 3));
 
-    h.step(Duration.ofSeconds(5));
-    h.step(Duration.ofMillis(4_500));
-    assertThat(h.api.calls()).noneMatch(writesBy("me"));
+    h.step(Duration.ofSeconds(5)); // 10s: sees the cleared record
+    h.step(Duration.ofSeconds(6)); // 16s: past 'other's claim, not 15s past the clear
+    h.step(Duration.ofMillis(8_500)); // 24.5s
+    assertThat(h.api.calls()).as("whoever cleared it may have cleared a holder we never saw")
+        .noneMatch(writesBy("me"));
 
-    h.step(Duration.ofMillis(600));
+    h.step(Duration.ofMillis(600)); // 25.1s
     assertThat(h.elector.isLeader()).isTrue();
     assertThat(h.api.record().leaseTransitions()).isEqualTo(4);
   }
@@ -108,20 +111,49 @@ class EdgePathsTest {
   }
 
   @Test
-  @DisplayName("S1: a leader whose Lease was deleted creates it again and keeps its term")
-  void aLeaderRecreatesItsDeletedLease() {
+  @DisplayName("S1: a held Lease carries the holder's finalizer, so a hand delete only marks it; the holder steps down, finishes the deletion once its work stopped, and the Lease is created anew")
+  void aHandDeleteOfAHeldLeaseIsCompletedByItsHolder() {
     h.start();
     Term term = h.elector.term();
+    assertThat(h.api.lease().getMetadata().getFinalizers()).containsExactly(LeaseWrites.FINALIZER);
+
     h.api.deleteLease();
+    assertThat(h.api.lease()).as("still there, marked for deletion").isNotNull();
+    assertThat(LeaseWrites.isDeleting(h.api.lease())).isTrue();
 
-    h.step(Duration.ofSeconds(2)); // renew: 404, then create
+    h.advanceAndSettle(Duration.ofSeconds(2), x -> x.listener.started.get() == 2);
 
-    assertThat(h.api.record()).isNotNull();
-    assertThat(h.api.record().holderIdentity()).isEqualTo("me");
-    assertThat(h.elector.term()).isSameAs(term);
-    assertThat(term.isValid()).isTrue();
-    assertThat(h.listener.started).hasValue(1);
-    assertThat(h.listener.stopped).hasValue(0);
+    assertThat(term.hasEnded()).isTrue();
+    assertThat(h.listener.stopped).hasValue(1);
+    Lease recreated = h.api.lease();
+    assertThat(LeaseWrites.isDeleting(recreated)).as("a new Lease").isFalse();
+    assertThat(LeaderElectionRecord.fromSpec(recreated.getSpec()).holderIdentity()).isEqualTo("me");
+    assertThat(recreated.getMetadata().getFinalizers()).containsExactly(LeaseWrites.FINALIZER);
+    List<String> writes = h.api.calls().stream().filter(Call::isWrite).map(Call::method).toList();
+    assertThat(writes).as("renew (sees the mark), finish the deletion, create").endsWith("PUT", "POST");
+  }
+
+  @Test
+  @DisplayName("S1: a follower never takes over a Lease marked for deletion; it finishes the deletion only after the holder's claim ran out")
+  void aFollowerFinishesADeletionOnlyAfterTheClaimRanOut() {
+    h.api.createLease("other", 15, START_WALL, START_WALL, 3);
+    Lease held = h.api.lease();
+    held.getMetadata().setFinalizers(List.of(LeaseWrites.FINALIZER));
+    h.api.replaceLease(held);
+    h.start(); // 'other' seen at 0s
+    h.api.deleteLease();
+    assertThat(LeaseWrites.isDeleting(h.api.lease())).isTrue();
+
+    h.step(Duration.ofSeconds(5));
+    h.step(Duration.ofSeconds(5));
+    h.step(Duration.ofMillis(4_500));
+    assertThat(h.api.calls()).noneMatch(writesBy("me"));
+    assertThat(h.api.calls()).noneMatch(Call::isWrite);
+
+    h.advanceAndSettle(Duration.ofMillis(600), x -> x.elector.isLeader());
+    Lease lease = h.api.lease();
+    assertThat(LeaseWrites.isDeleting(lease)).isFalse();
+    assertThat(LeaderElectionRecord.fromSpec(lease.getSpec()).holderIdentity()).isEqualTo("me");
   }
 
   // -----------------------------------------------------------------------------------------------

@@ -71,7 +71,8 @@ class ElectionRulesDecideTest {
 
     see(held("other"), 30 * S);
     see(new LeaderElectionRecord("", 15, T, T, 3), 31 * S);
-    assertThat(decide(31 * S, false)).isEqualTo(new Decision(WAIT, 45 * S, "other"));
+    assertThat(decide(31 * S, false)).as("B: a full duration from the clear, past the last claim")
+        .isEqualTo(new Decision(WAIT, 46 * S, ""));
 
     see(held("other"), 50 * S);
     see(LeaderElectionRecord.released(T, 3), 51 * S);

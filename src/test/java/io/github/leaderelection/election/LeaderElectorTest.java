@@ -344,7 +344,7 @@ class LeaderElectorTest {
       assertThat(hh.thread().isAlive()).isFalse();
       assertThat(hh.listener.stopped).hasValue(1);
       Lease lease = hh.api.lease();
-      assertThat(lease.getSpec().getHolderIdentity()).isNull();
+      assertThat(lease.getSpec().getHolderIdentity()).isNullOrEmpty();
       assertThat(lease.getSpec().getLeaseDurationSeconds()).isEqualTo(1);
       assertThat(lease.getSpec().getLeaseTransitions()).as("transitions kept").isEqualTo(5);
       List<Call> calls = hh.api.calls();

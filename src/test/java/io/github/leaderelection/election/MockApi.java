@@ -180,6 +180,11 @@ public final class MockApi implements AutoCloseable {
     testClient.leases().inNamespace(NAMESPACE).withName(LEASE).delete();
   }
 
+  /** Replaces the stored Lease as given (conditional on its resourceVersion), by hand. */
+  public Lease replaceLease(Lease lease) {
+    return testClient.leases().inNamespace(NAMESPACE).resource(lease).update();
+  }
+
   /** Rewrites the stored record (conditional on the stored resourceVersion), as another replica. */
   public Lease writeRecord(LeaderElectionRecord record) {
     return testLock().update(lease(), record);

@@ -1,0 +1,90 @@
+package io.github.leaderelection.election;
+
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
+import io.fabric8.kubernetes.api.model.coordination.v1.LeaseSpec;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The Lease objects this replica writes, built in one place (the API client and the simulation
+ * send exactly these).
+ *
+ * <p>A held Lease carries the finalizer {@value #FINALIZER}. A {@code kubectl delete} of it then
+ * only marks it for deletion: the holder stays visible to everyone, nobody can mistake the missing
+ * Lease for a free one while the holder may still be working, and the deletion completes when the
+ * holder has stopped and released it, or when another replica has waited out its claim (the
+ * "finish delete" write, which removes the finalizer). Without it, no rule based on what a replica
+ * observed can make a hand delete safe: a replica that did not see the holder, or missed a create
+ * and the delete after it, cannot tell a deleted Lease from one that never existed. A release
+ * removes the finalizer too, so an unheld Lease can always be deleted at once.
+ */
+public final class LeaseWrites {
+
+  /** Held by whoever holds the Lease: see the class comment. */
+  public static final String FINALIZER = "leaderelection.github.io/holder";
+
+  private LeaseWrites() {
+  }
+
+  /** The Lease to create, holding {@code record}. */
+  public static Lease forCreate(String namespace, String name, LeaderElectionRecord record,
+      Map<String, String> labels, boolean finalize) {
+    LeaseSpec spec = new LeaseSpec();
+    record.applyTo(spec);
+    Lease lease = new LeaseBuilder()
+        .withNewMetadata().withNamespace(namespace).withName(name).endMetadata()
+        .withSpec(spec)
+        .build();
+    finish(lease, record, labels, finalize);
+    return lease;
+  }
+
+  /**
+   * {@code base} with {@code record} written into it; conditional on {@code base}'s resourceVersion
+   * when sent as an update.
+   */
+  public static Lease forUpdate(Lease base, LeaderElectionRecord record, Map<String, String> labels,
+      boolean finalize) {
+    Lease next = new LeaseBuilder(base).build();
+    if (next.getSpec() == null) {
+      next.setSpec(new LeaseSpec());
+    }
+    record.applyTo(next.getSpec());
+    finish(next, record, labels, finalize);
+    return next;
+  }
+
+  /** Marked for deletion ({@code kubectl delete} of a Lease with the finalizer). */
+  public static boolean isDeleting(Lease lease) {
+    return lease != null && lease.getMetadata() != null
+        && lease.getMetadata().getDeletionTimestamp() != null;
+  }
+
+  private static void finish(Lease lease, LeaderElectionRecord record, Map<String, String> labels,
+      boolean finalize) {
+    if (!labels.isEmpty()) {
+      Map<String, String> merged = new TreeMap<>();
+      if (lease.getMetadata().getLabels() != null) {
+        merged.putAll(lease.getMetadata().getLabels());
+      }
+      merged.putAll(labels);
+      lease.getMetadata().setLabels(merged);
+    }
+    if (!finalize) {
+      return;
+    }
+    List<String> finalizers = lease.getMetadata().getFinalizers() == null ? new ArrayList<>()
+        : new ArrayList<>(lease.getMetadata().getFinalizers());
+    if (record.isHeld() && !isDeleting(lease)) {
+      if (!finalizers.contains(FINALIZER)) {
+        finalizers.add(FINALIZER); // no new finalizer may be added to a Lease being deleted
+      }
+    } else {
+      finalizers.remove(FINALIZER);
+    }
+    lease.getMetadata().setFinalizers(finalizers.isEmpty() ? null : finalizers);
+  }
+}
