@@ -532,8 +532,9 @@ MSG
 load() {
   running || die "the local node is not running: make cluster-up"
   [ -f "$root/target/leaderelection-image.tar" ] || "$root/scripts/build-image-tar.sh" >&2
+  cp "$root/target/leaderelection-image.tar" "$STATE/images/leaderelection-image.tar"
   in_node ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import \
-    "$root/target/leaderelection-image.tar" >&2
+    "$STATE/images/leaderelection-image.tar" >&2
 }
 
 # ---- inside the namespaces (PID 1 of the node) ------------------------------------------------
