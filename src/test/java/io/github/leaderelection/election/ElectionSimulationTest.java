@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
@@ -64,6 +63,7 @@ class ElectionSimulationTest {
     long events = 0;
     int[] faults = new int[SimSchedule.Fault.values().length];
     int[] requestFaults = new int[SimPort.Fault.values().length];
+    int[] deletions = new int[2];
     for (long seed = first; seed < first + count; seed++) {
       SimSchedule run = SimSchedule.run(seed, only != null && Boolean.getBoolean("sim.trace"));
       if (only != null) {
@@ -86,6 +86,8 @@ class ElectionSimulationTest {
       for (int i = 1; i < requestFaults.length; i++) {
         requestFaults[i] += run.world().requestFaults()[i];
       }
+      deletions[0] += run.world().server().deletions()[0];
+      deletions[1] += run.world().server().deletions()[1];
       for (String v : o.violations()) {
         failures.add("seed " + seed + ": " + v);
       }
@@ -104,9 +106,9 @@ class ElectionSimulationTest {
     }
     System.out.printf(Locale.ROOT, "leader after faults stopped: worst %.1fs (%d%% of the bound);"
         + " takeover after a release: worst %d ms watching, %d ms polling; %d events in %.1fs;"
-        + " faults: %s%n", worstLeaderAfterQuiet / 1e9, worstBoundShare,
+        + " faults: %s; deletions marked %d, finished %d%n", worstLeaderAfterQuiet / 1e9, worstBoundShare,
         worstTakeoverWatching / 1_000_000, worstTakeoverPolling / 1_000_000, events,
-        (System.nanoTime() - started) / 1e9, kinds);
+        (System.nanoTime() - started) / 1e9, kinds, deletions[0], deletions[1]);
     failures.stream().limit(30).forEach(System.out::println);
     assertThat(failures).as("replay one with -Dsim.seed=N -Dsim.trace=true").isEmpty();
   }
@@ -147,7 +149,7 @@ class ElectionSimulationTest {
     assertThat(leader.leading()).isTrue();
     leader.partition(40 * SimWorld.SECOND, false);
     world.scheduler().runUntil(60 * SimWorld.SECOND);
-    world.finish();
+    finish(world);
     return world.ledger();
   }
 
@@ -165,29 +167,40 @@ class ElectionSimulationTest {
     assertThat(leader.leading()).isTrue();
     world.scheduler().at(20 * SimWorld.SECOND + 1, () -> leader.pause(30 * SimWorld.SECOND));
     world.scheduler().runUntil(60 * SimWorld.SECOND);
-    world.finish();
+    finish(world);
     return world.ledger();
   }
 
-  /** No random faults: what happens is what the test scripts. */
+  /** Ends a scripted run; prints its trace if it kept one. */
+  private static void finish(SimWorld world) {
+    world.finish();
+    world.trace().forEach(System.out::println);
+  }
+
+  /**
+   * No random faults: what happens is what the test scripts. With {@code -Dsim.trace=true} it
+   * keeps its trace, printed by {@link #finish}.
+   */
   private static SimWorld scripted() {
     SimWorld world = new SimWorld(1, Duration.ofSeconds(15), Duration.ofSeconds(10),
-        Duration.ofSeconds(2), true, false);
+        Duration.ofSeconds(2), true, Boolean.getBoolean("sim.trace"));
     world.work(SimWorld.SECOND, 200 * SimWorld.MS, 200 * SimWorld.MS);
     return world;
   }
 
   /**
-   * The schedules the random runs found, cut down to their essence. Each asserts the contract and
-   * fails on the elector as committed; they are disabled until the lead fixes the rule at fault.
+   * The schedules the random runs found, cut down to their essence, each still as adversarial as
+   * it was, now against Leases that carry the holder's finalizer (a hand delete only marks a held
+   * Lease for deletion). Each failed on the elector before the finalizer and the rules that go
+   * with it.
    */
   @Nested
-  @Disabled("defects reported by the simulation; enable with the fix")
   class ReportedDefects {
 
     @Test
-    @DisplayName("A replica that starts while the Lease is deleted does not take over from the"
-        + " holder, cut off but still within its fence")
+    @DisplayName("A: a replica that starts while the Lease is being deleted does not take over"
+        + " from the holder, cut off but still within its fence; it finishes the deletion once"
+        + " the claim has ended, and leads")
     void freshReplicaAfterDelete() {
       SimWorld world = scripted();
       SimReplica r0 = world.start("r0", 1.0);
@@ -196,15 +209,26 @@ class ElectionSimulationTest {
       r0.partition(30 * SimWorld.SECOND, true); // works on until its fence, ~10 s after its renewal
       world.scheduler().runUntil(20_500 * SimWorld.MS);
       world.server().handDelete();
+      // The finalizer keeps it: marked for deletion, still naming r0 (before: gone at once).
+      assertThat(world.server().current()).isNotNull()
+          .satisfies(l -> assertThat(LeaseWrites.isDeleting(l)).isTrue())
+          .satisfies(l -> assertThat(l.getSpec().getHolderIdentity()).isEqualTo("r0"));
       world.scheduler().runUntil(21 * SimWorld.SECOND);
-      world.start("r1", 1.0); // never saw the Lease: creates it at once
+      SimReplica r1 = world.start("r1", 1.0); // never saw r0: sees its claim now, waits it out
       world.scheduler().runUntil(45 * SimWorld.SECOND);
-      world.finish();
+      finish(world);
       assertThat(world.ledger().overlaps()).isEmpty();
+      assertThat(r1.leading()).isTrue();
+      assertThat(world.server().current()).isNotNull()
+          .satisfies(l -> assertThat(LeaseWrites.isDeleting(l)).isFalse())
+          .satisfies(l -> assertThat(l.getSpec().getHolderIdentity()).isEqualTo("r1"));
+      // Not before r0's fence (r1 waited out the claim it saw at 21 s).
+      assertThat(world.ledger().terms()).filteredOn(t -> t.identity.equals("r1"))
+          .allSatisfy(t -> assertThat(t.start).isGreaterThan(35 * SimWorld.SECOND));
     }
 
     @Test
-    @DisplayName("A holder cleared by hand keeps its claim even for a replica that missed its"
+    @DisplayName("B: a holder cleared by hand keeps its claim even for a replica that missed its"
         + " takeover and remembers an older holder")
     void clearedHolderNeverSeen() {
       SimWorld world = scripted();
@@ -222,15 +246,16 @@ class ElectionSimulationTest {
       r2.partition(30 * SimWorld.SECOND, true); // works on until its fence, ~30 s
       world.scheduler().runUntil(21 * SimWorld.SECOND);
       world.server().handClearHolder();
-      // r1 reconnects at 22 s, sees an empty holder, attributes it to r0 (seen before 10 s) and
-      // takes over at ~25 s.
+      // r1 reconnects at 22 s and sees an empty holder (not a release). It remembers r0 (seen
+      // before 10 s), whose claim is over, but somebody it never saw may hold it: it waits a full
+      // lease duration from 22 s, past r2's fence.
       world.scheduler().runUntil(45 * SimWorld.SECOND);
-      world.finish();
+      finish(world);
       assertThat(world.ledger().overlaps()).isEmpty();
     }
 
     @Test
-    @DisplayName("A replica cut off while the Lease was re-created and deleted again does not"
+    @DisplayName("D: a replica cut off while the Lease was re-created and deleted again does not"
         + " create it while the holder's fence runs")
     void missedCreateAndDelete() {
       SimWorld world = scripted();
@@ -239,23 +264,30 @@ class ElectionSimulationTest {
       SimReplica r1 = world.start("r1", 1.0);
       world.scheduler().runUntil(20 * SimWorld.SECOND);
       assertThat(r0.leading()).isTrue();
-      world.server().handDelete(); // r1 sees it deleted; r0 re-creates it at its next renewal
-      world.scheduler().runUntil(20_200 * SimWorld.MS);
-      r1.partition(20_400 * SimWorld.MS, true); // misses the re-creation and the next delete
+      // Marked for deletion: r0 steps down, finishes the deletion itself (its claim, its work
+      // stopped), and creates the Lease anew. r1 is cut off the moment it is gone: it sees the
+      // delete, and misses the re-creation and the next delete.
+      world.server().handDelete();
+      assertThat(world.scheduler().runUntil(25 * SimWorld.SECOND,
+          () -> world.server().current() == null)).as("the deletion completes").isTrue();
+      r1.partition(40_600 * SimWorld.MS - world.now(), true);
       world.scheduler().runUntil(40 * SimWorld.SECOND);
       assertThat(r0.leading()).isTrue();
+      assertThat(world.server().current()).isNotNull();
       r0.partition(30 * SimWorld.SECOND, true); // works on until its fence, ~47.5 s
       world.scheduler().runUntil(40_300 * SimWorld.MS);
       world.server().handDelete();
-      // r1 reconnects at 40.6 s and reads: absent, as when it last looked (the informer has no
-      // event for it either); r0's claim, seen at 20 s, is over: it creates the Lease at ~41 s.
+      // r1 reconnects at 40.6 s. Before the finalizer it read "absent, as when it last looked",
+      // judged r0's claim seen at 20 s over, and created the Lease at ~41 s. Now the Lease is
+      // there, marked for deletion and naming r0: r1 waits out that claim before finishing it.
       world.scheduler().runUntil(70 * SimWorld.SECOND);
-      world.finish();
+      finish(world);
       assertThat(world.ledger().overlaps()).isEmpty();
+      assertThat(r1.leading() || r0.leading()).as("somebody leads again").isTrue();
     }
 
     @Test
-    @DisplayName("The release on SIGTERM waits for the work of every term, not only the last: a"
+    @DisplayName("C: the release on SIGTERM waits for the work of every term, not only the last: a"
         + " unit started just before a fence outlives a term taken back at once")
     void releaseWaitsForEarlierTermsWork() {
       SimWorld world = scripted();
@@ -267,15 +299,110 @@ class ElectionSimulationTest {
       assertThat(r0.leading()).isTrue();
       long fence = r0.clock().realAt(r0.campaign().term().deadlineNanos());
       // Cut off until just before the fence: term 1 lapses while one of its units runs, then the
-      // Lease (still naming r0) is taken back at once as term 2, whose units are short.
+      // Lease (still naming r0) is taken back as term 2 (once term 1's work has stopped, with the
+      // fix; at once, before it), whose units are short.
       r0.partition(fence - 300 * SimWorld.MS - world.now(), false);
       world.scheduler().runUntil(fence - 500 * SimWorld.MS);
       world.work(100 * SimWorld.MS, 50 * SimWorld.MS, 50 * SimWorld.MS);
       world.scheduler().runUntil(fence + 200 * SimWorld.MS);
-      r0.sigterm(); // term 2's unit is done: released at once, term 1's unit still runs
+      r0.sigterm(); // term 1's unit still runs: the release waits for it
       world.scheduler().runUntil(fence + 20 * SimWorld.SECOND);
-      world.finish();
+      finish(world);
       assertThat(world.ledger().overlaps()).isEmpty();
+    }
+  }
+
+  /** The simulated API server keeps Kubernetes' finalizer rules, which the fixes rely on. */
+  @Nested
+  class ServerModel {
+
+    private final SimWorld world = scripted();
+    private final SimApiServer server = world.server();
+    private final List<SimApiServer.Change> seen = new ArrayList<>();
+    private long ids;
+
+    private Campaign.Reply send(Campaign.Purpose purpose, LeaseLock.Verb verb,
+        io.fabric8.kubernetes.api.model.coordination.v1.Lease base, LeaderElectionRecord record) {
+      var toSend = verb == LeaseLock.Verb.CREATE
+          ? LeaseWrites.forCreate(SimApiServer.NAMESPACE, SimApiServer.NAME, record,
+              java.util.Map.of(), true)
+          : LeaseWrites.forUpdate(base, record, java.util.Map.of(), true);
+      return server.handle(new Campaign.Request(++ids, purpose, verb, base, record, toSend, 0,
+          Long.MAX_VALUE), world.now());
+    }
+
+    private static LeaderElectionRecord held(String holder) {
+      java.time.Instant t = java.time.Instant.parse("2026-11-24T00:00:00Z");
+      return new LeaderElectionRecord(holder, 15, t, t, 0);
+    }
+
+    private static int code(Campaign.Reply reply) {
+      return ((LeaseApiException) reply.failure()).code();
+    }
+
+    @Test
+    @DisplayName("A held Lease carries the finalizer; a delete only marks it, an update may not add"
+        + " a finalizer, and the update that removes the last one deletes it with its final state")
+    void finalizerSemantics() {
+      server.addWatcher(seen::add);
+      var created = send(Campaign.Purpose.CREATE, LeaseLock.Verb.CREATE, null, held("r0")).lease();
+      assertThat(created.getMetadata().getFinalizers()).containsExactly(LeaseWrites.FINALIZER);
+
+      server.handDelete();
+      var marked = server.current();
+      assertThat(LeaseWrites.isDeleting(marked)).isTrue();
+      assertThat(marked.getSpec().getHolderIdentity()).isEqualTo("r0");
+      assertThat(seen).hasSize(2).last().satisfies(c -> assertThat(c.deleted()).isFalse());
+      server.handDelete(); // already being deleted: nothing changes
+      assertThat(server.current()).isEqualTo(marked);
+      assertThat(send(Campaign.Purpose.CREATE, LeaseLock.Verb.CREATE, null, held("r1")).failure())
+          .satisfies(f -> assertThat(((LeaseApiException) f).code()).isEqualTo(409));
+
+      // A write to the marked Lease that keeps (does not add) the finalizer: allowed. (Built with
+      // finalize=false, which leaves the base's finalizers as they are: the rules never renew a
+      // Lease being deleted, this only checks the server.)
+      java.time.Instant t = java.time.Instant.parse("2026-11-24T00:00:02Z");
+      LeaderElectionRecord renewal = new LeaderElectionRecord("r0", 15, t, t, 0);
+      var renewed = server.handle(new Campaign.Request(++ids, Campaign.Purpose.RENEW,
+          LeaseLock.Verb.UPDATE, marked, renewal,
+          LeaseWrites.forUpdate(marked, renewal, java.util.Map.of(), false), 0, Long.MAX_VALUE), 0);
+      assertThat(renewed.failure()).isNull();
+      assertThat(LeaseWrites.isDeleting(renewed.lease())).isTrue();
+      // A write that adds a finalizer to it (built by hand: LeaseWrites never does): 422.
+      var sneaky = LeaseWrites.forUpdate(renewed.lease(), held("r1"), java.util.Map.of(), true);
+      sneaky.getMetadata().setFinalizers(List.of(LeaseWrites.FINALIZER, "other/finalizer"));
+      var rejected = server.handle(new Campaign.Request(++ids, Campaign.Purpose.TAKE_OVER,
+          LeaseLock.Verb.UPDATE, renewed.lease(), held("r1"), sneaky, 0, Long.MAX_VALUE), 0);
+      assertThat(code(rejected)).isEqualTo(422);
+      assertThat(rejected.failure()).hasMessageContaining("no new finalizers can be added");
+
+      // Finishing the deletion: 200 with the body as sent (never stored), then gone; watchers see
+      // DELETED with the last stored state, at a new revision.
+      var finish = send(Campaign.Purpose.FINISH_DELETE, LeaseLock.Verb.UPDATE, renewed.lease(),
+          LeaderElectionRecord.released(java.time.Instant.EPOCH, 0));
+      assertThat(finish.failure()).isNull();
+      assertThat(LeaderElectionRecord.fromSpec(finish.lease().getSpec()).isRelease()).isTrue();
+      assertThat(finish.lease().getMetadata().getResourceVersion())
+          .isEqualTo(renewed.lease().getMetadata().getResourceVersion());
+      assertThat(server.current()).isNull();
+      assertThat(seen).last().satisfies(c -> {
+        assertThat(c.deleted()).isTrue();
+        assertThat(c.lease().getSpec().getHolderIdentity()).isEqualTo("r0");
+        assertThat(Long.parseLong(c.lease().getMetadata().getResourceVersion()))
+            .isGreaterThan(Long.parseLong(renewed.lease().getMetadata().getResourceVersion()));
+      });
+      assertThat(code(send(Campaign.Purpose.RENEW, LeaseLock.Verb.UPDATE, renewed.lease(),
+          held("r0")))).isEqualTo(404);
+
+      // A released Lease has no finalizer: a delete removes it at once.
+      var again = send(Campaign.Purpose.CREATE, LeaseLock.Verb.CREATE, null, held("r2")).lease();
+      assertThat(again.getMetadata().getUid()).isNotEqualTo(created.getMetadata().getUid());
+      var released = send(Campaign.Purpose.RELEASE, LeaseLock.Verb.UPDATE, again,
+          LeaderElectionRecord.released(java.time.Instant.EPOCH, 0)).lease();
+      assertThat(released.getMetadata().getFinalizers()).isNullOrEmpty();
+      server.handDelete();
+      assertThat(server.current()).isNull();
+      assertThat(seen).last().satisfies(c -> assertThat(c.deleted()).isTrue());
     }
   }
 }

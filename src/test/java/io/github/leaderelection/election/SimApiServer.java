@@ -5,9 +5,11 @@ import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.LeaseSpec;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
 
@@ -15,16 +17,42 @@ import java.util.function.Consumer;
  * The API server, reduced to one Lease with Kubernetes semantics: a resourceVersion from one
  * counter that every write (deletes too) advances, as etcd's revision does; updates conditional on
  * it (409 when stale, 404 when the Lease is gone) and on the uid (a re-created Lease is another
- * object); 409 on creating what exists; no-op updates keep the version; MicroTime stored to the
- * microsecond; 422 for what validation rejects. Objects are copied in and out: fabric8's model
- * classes are mutable, and nobody may share the server's copy.
+ * object); 409 on creating what exists (even while it is being deleted); no-op updates keep the
+ * version; MicroTime stored to the microsecond; 422 for what validation rejects. Objects are copied
+ * in and out: fabric8's model classes are mutable, and nobody may share the server's copy.
+ *
+ * <p>What a replica sends is built by {@link LeaseWrites}, exactly as the real client builds it
+ * ({@link Campaign.Request#toSend()}), and the server applies Kubernetes' finalizer rules to it:
+ * <ul>
+ *   <li>a delete of an object with finalizers only sets {@code metadata.deletionTimestamp} (a new
+ *       resourceVersion, a MODIFIED event; GET still returns it); a second delete changes nothing;
+ *   <li>an update may not add a finalizer to an object being deleted (422);
+ *   <li>an update that leaves an object being deleted without finalizers deletes it, as the real
+ *       API server does (registry {@code Store.Update}, {@code deleteWithoutFinalizers}): that
+ *       update's body is never stored. The reply is 200 with the body as sent ("clients are
+ *       expecting an updated object if a PUT succeeded"), its resourceVersion still the one it
+ *       was conditional on; watchers see a DELETED event carrying the <em>last stored</em> state
+ *       (etcd's previous value, at the delete's revision): for a finished deletion, the holder's
+ *       record, not the release that finished it;
+ *   <li>a delete of an object without finalizers removes it at once (DELETED with its final state).
+ * </ul>
+ * {@code deletionTimestamp} and the uid are the server's: an update cannot change them.
  */
 final class SimApiServer {
 
   static final String NAMESPACE = "default";
   static final String NAME = "sim";
+  /** The server's own wall clock, for deletionTimestamp only (nobody compares it). */
+  private static final Instant EPOCH = Instant.parse("2026-11-24T00:00:00Z");
 
-  private final List<Consumer<Lease>> watchers = new ArrayList<>();
+  /**
+   * One watch event: the Lease after a change (ADDED or MODIFIED), or, with {@code deleted}, its
+   * final state (DELETED).
+   */
+  record Change(Lease lease, boolean deleted) {
+  }
+
+  private final List<Consumer<Change>> watchers = new ArrayList<>();
   private Lease stored;
   private long resourceVersion = 100;
   private int uids;
@@ -32,13 +60,21 @@ final class SimApiServer {
   private long frozenUntil;
   private long lastReleaseStoredAt = -1;
   private long writes;
+  private int deletionsMarked;
+  private int deletionsFinished;
+  private final java.util.function.LongSupplier clock;
 
-  /** {@code watcher} sees every change, the Lease or null once deleted, in order. */
-  void addWatcher(Consumer<Lease> watcher) {
+  /** @param clock simulated real time, for deletionTimestamp */
+  SimApiServer(java.util.function.LongSupplier clock) {
+    this.clock = clock;
+  }
+
+  /** {@code watcher} sees every change, in order; each gets its own copy. */
+  void addWatcher(Consumer<Change> watcher) {
     watchers.add(watcher);
   }
 
-  void removeWatcher(Consumer<Lease> watcher) {
+  void removeWatcher(Consumer<Change> watcher) {
     watchers.remove(watcher);
   }
 
@@ -54,7 +90,7 @@ final class SimApiServer {
     frozenUntil = Math.max(frozenUntil, until);
   }
 
-  /** When a holder's release (empty holder, 1s) was last stored, -1 if never. */
+  /** When a holder's release (a RELEASE write) was last applied, -1 if never. */
   long lastReleaseStoredAt() {
     return lastReleaseStoredAt;
   }
@@ -63,79 +99,150 @@ final class SimApiServer {
     return writes;
   }
 
-  /** Carries out one request that reached the server at {@code now}. */
-  Campaign.Reply handle(Campaign.Request request, long now) {
-    return switch (request.verb()) {
-      case GET -> Campaign.Reply.ok(copy(stored));
-      case CREATE -> create(request, now);
-      case UPDATE -> update(request, now);
-      default -> throw new IllegalArgumentException(request.verb().name());
-    };
+  /** Hand deletes that only marked the Lease, and updates that then completed a deletion. */
+  int[] deletions() {
+    return new int[] {deletionsMarked, deletionsFinished};
   }
 
-  private Campaign.Reply create(Campaign.Request request, long now) {
+  /** Carries out one request that reached the server at {@code now}. */
+  Campaign.Reply handle(Campaign.Request request, long now) {
+    Campaign.Reply reply = switch (request.verb()) {
+      case GET -> Campaign.Reply.ok(copy(stored));
+      case CREATE -> create(request);
+      case UPDATE -> update(request);
+      default -> throw new IllegalArgumentException(request.verb().name());
+    };
+    if (request.purpose() == Campaign.Purpose.RELEASE && reply.failure() == null) {
+      lastReleaseStoredAt = now;
+    }
+    return reply;
+  }
+
+  /** What the client sends: the object {@link LeaseWrites} built for the request. */
+  private static Lease sent(Campaign.Request request) {
+    Lease body = request.toSend();
+    if (body == null) {
+      body = request.verb() == LeaseLock.Verb.CREATE
+          ? LeaseWrites.forCreate(NAMESPACE, NAME, request.record(), Map.of(), true)
+          : LeaseWrites.forUpdate(request.base(), request.record(), Map.of(), true);
+    }
+    return copy(body);
+  }
+
+  private Campaign.Reply create(Campaign.Request request) {
     if (stored != null) {
       return fail(request, 409, "AlreadyExists", "leases.coordination.k8s.io \"sim\" already exists");
     }
-    LeaseSpec spec = new LeaseSpec();
-    request.record().applyTo(spec);
-    Lease lease = new LeaseBuilder()
-        .withNewMetadata().withNamespace(NAMESPACE).withName(NAME)
-        .withUid("uid-" + (++uids)).endMetadata()
-        .withSpec(spec)
-        .build();
-    return store(request, lease, now);
+    Lease lease = sent(request);
+    lease.getMetadata().setNamespace(NAMESPACE);
+    lease.getMetadata().setName(NAME);
+    lease.getMetadata().setUid("uid-" + (++uids));
+    lease.getMetadata().setResourceVersion(null);
+    lease.getMetadata().setDeletionTimestamp(null);
+    lease.getMetadata().setDeletionGracePeriodSeconds(null);
+    if (lease.getSpec() == null) {
+      lease.setSpec(new LeaseSpec());
+    }
+    Campaign.Reply invalid = validate(request, lease);
+    if (invalid != null) {
+      return invalid;
+    }
+    put(lease);
+    return Campaign.Reply.ok(copy(stored));
   }
 
-  private Campaign.Reply update(Campaign.Request request, long now) {
+  private Campaign.Reply update(Campaign.Request request) {
     if (stored == null) {
       return fail(request, 404, "NotFound", "leases.coordination.k8s.io \"sim\" not found");
     }
-    Lease base = request.base();
-    String uid = base.getMetadata().getUid();
+    Lease next = sent(request);
+    String uid = next.getMetadata().getUid();
     if (uid != null && !uid.equals(stored.getMetadata().getUid())) {
       return fail(request, 409, "Conflict", "Precondition failed: UID in precondition: " + uid
           + ", UID in object meta: " + stored.getMetadata().getUid());
     }
-    if (!Objects.equals(base.getMetadata().getResourceVersion(),
+    if (!Objects.equals(next.getMetadata().getResourceVersion(),
         stored.getMetadata().getResourceVersion())) {
       return fail(request, 409, "Conflict", "the object has been modified; please apply your"
           + " changes to the latest version and try again");
     }
-    Lease next = copy(base);
+    // The server's fields: whatever the body says, they stay as stored.
+    next.getMetadata().setUid(stored.getMetadata().getUid());
+    next.getMetadata().setDeletionTimestamp(stored.getMetadata().getDeletionTimestamp());
+    next.getMetadata().setDeletionGracePeriodSeconds(
+        stored.getMetadata().getDeletionGracePeriodSeconds());
     if (next.getSpec() == null) {
       next.setSpec(new LeaseSpec());
     }
-    request.record().applyTo(next.getSpec());
-    return store(request, next, now);
+    boolean deleting = LeaseWrites.isDeleting(stored);
+    if (deleting) {
+      for (String f : finalizers(next)) {
+        if (!finalizers(stored).contains(f)) {
+          return fail(request, 422, "Invalid", "Lease.coordination.k8s.io \"sim\" is invalid:"
+              + " metadata.finalizers: Forbidden: no new finalizers can be added if the object is"
+              + " being deleted, found new finalizers []string{\"" + f + "\"}");
+        }
+      }
+    }
+    Campaign.Reply invalid = validate(request, next);
+    if (invalid != null) {
+      return invalid;
+    }
+    if (deleting && finalizers(next).isEmpty()) {
+      remove(); // the last finalizer is gone: so is the object
+      deletionsFinished++;
+      return Campaign.Reply.ok(next);
+    }
+    if (next.getSpec().equals(stored.getSpec())
+        && finalizers(next).equals(finalizers(stored))
+        && Objects.equals(labels(next), labels(stored))) {
+      return Campaign.Reply.ok(copy(stored)); // a no-op update: nothing stored, no new version
+    }
+    put(next);
+    return Campaign.Reply.ok(copy(stored));
   }
 
-  private Campaign.Reply store(Campaign.Request request, Lease lease, long now) {
+  private Campaign.Reply validate(Campaign.Request request, Lease lease) {
     LeaseSpec spec = lease.getSpec();
     if (spec.getLeaseTransitions() != null && spec.getLeaseTransitions() < 0
         || spec.getLeaseDurationSeconds() != null && spec.getLeaseDurationSeconds() <= 0) {
       return fail(request, 422, "Invalid", "Lease.coordination.k8s.io \"sim\" is invalid");
     }
     truncateToMicros(spec);
-    if (stored != null && spec.equals(stored.getSpec())) {
-      return Campaign.Reply.ok(copy(stored)); // a no-op update: nothing stored, no new version
-    }
-    if (LeaderElectionRecord.fromSpec(spec).isRelease()) {
-      lastReleaseStoredAt = now;
-    }
-    put(lease);
-    return Campaign.Reply.ok(copy(stored));
+    return null;
   }
 
   // Hand edits, as with kubectl: unconditional, on whatever is stored.
 
+  /**
+   * {@code kubectl delete lease}: with the holder's finalizer on it, the Lease is only marked for
+   * deletion (it stays, and whoever holds it keeps it visibly); without, it is gone at once.
+   *
+   * <p>There is deliberately no hand edit that removes the finalizer ({@code kubectl patch ...
+   * finalizers: null}, or {@code kubectl delete} followed by that patch). That is an operator
+   * overriding the one mechanism that keeps a hand-deleted Lease visible while its holder may
+   * still be working; after it, a replica that never saw the holder (or missed a create and the
+   * delete after it) cannot tell the missing Lease from one that never existed, which no rule
+   * based on observations can make safe (defects A and D). An overlap after such an override would
+   * be the operator's, not the elector's, so the random schedules do not inject it.
+   */
   void handDelete() {
-    if (stored != null) {
-      stored = null;
-      resourceVersion++;
-      writes++;
-      notifyWatchers();
+    if (stored == null) {
+      return;
     }
+    if (finalizers(stored).isEmpty()) {
+      remove();
+      return;
+    }
+    if (LeaseWrites.isDeleting(stored)) {
+      return; // already being deleted: nothing changes
+    }
+    Lease next = copy(stored);
+    next.getMetadata().setDeletionTimestamp(
+        EPOCH.plusNanos(clock.getAsLong()).truncatedTo(ChronoUnit.SECONDS).toString());
+    next.getMetadata().setDeletionGracePeriodSeconds(0L);
+    deletionsMarked++;
+    put(next);
   }
 
   /** Removes the holder and keeps the duration: not a release, which only the holder writes. */
@@ -163,13 +270,32 @@ final class SimApiServer {
     lease.getMetadata().setResourceVersion(Long.toString(++resourceVersion));
     stored = copy(lease);
     writes++;
-    notifyWatchers();
+    notifyWatchers(new Change(stored, false));
   }
 
-  private void notifyWatchers() {
-    for (Consumer<Lease> w : List.copyOf(watchers)) {
-      w.accept(copy(stored));
+  /** Deletes the stored object: watchers see its last state, at the delete's revision. */
+  private void remove() {
+    Lease last = copy(stored);
+    last.getMetadata().setResourceVersion(Long.toString(++resourceVersion));
+    stored = null;
+    writes++;
+    notifyWatchers(new Change(last, true));
+  }
+
+  private void notifyWatchers(Change change) {
+    for (Consumer<Change> w : List.copyOf(watchers)) {
+      w.accept(new Change(copy(change.lease()), change.deleted()));
     }
+  }
+
+  private static List<String> finalizers(Lease lease) {
+    List<String> f = lease.getMetadata().getFinalizers();
+    return f == null ? List.of() : f;
+  }
+
+  private static Map<String, String> labels(Lease lease) {
+    Map<String, String> l = lease.getMetadata().getLabels();
+    return l == null || l.isEmpty() ? Map.of() : l;
   }
 
   private static void truncateToMicros(LeaseSpec spec) {

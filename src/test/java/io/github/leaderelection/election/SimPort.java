@@ -70,9 +70,7 @@ final class SimPort implements Campaign.Port {
     flight.arrived = true;
     Campaign.Reply reply = server.handle(request, world.now());
     world.trace(replica, "server " + request.purpose() + " #" + request.id() + " -> "
-        + (reply.failure() == null ? "ok rv=" + (reply.lease() == null ? "-"
-            : reply.lease().getMetadata().getResourceVersion() + " holder="
-            + reply.lease().getSpec().getHolderIdentity())
+        + (reply.failure() == null ? "ok " + SimReplica.describe(reply.lease())
             : ((LeaseApiException) reply.failure()).code()));
     if (fault == Fault.STALLED_BODY) {
       return; // headers sent, the body never comes: applied, never answered
@@ -92,6 +90,11 @@ final class SimPort implements Campaign.Port {
           + (reply.failure() == null ? " ok" : " failed"));
       replica.campaign().completed(request, reply);
     });
+  }
+
+  @Override
+  public void wake() {
+    replica.wake();
   }
 
   /**

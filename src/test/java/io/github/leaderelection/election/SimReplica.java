@@ -34,15 +34,11 @@ final class SimReplica {
   private boolean sigtermed;
   private boolean stopRequested;
   /**
-   * SIGTERM came while the stopped term's unit ran: like the real elector (which waits for that
-   * term's work threads), release only after that unit finished.
+   * The units running now, of any term: a term's unit may outlive its term by a little. Each is
+   * counted in its term ({@link Term#enterWork()} / {@link Term#exitWork()}), so the Campaign
+   * itself decides when our work has stopped (before a release or a finished deletion).
    */
-  private Term stopWaitsForWorkOf;
-  private boolean stopWaitsForWork;
-  /** The units running now, of any term: a term's unit may outlive its term by a little. */
   private final java.util.List<SimLedger.Interval> runningUnits = new java.util.ArrayList<>();
-  /** Which term each running unit belongs to (parallel to runningUnits). */
-  private final java.util.List<Term> runningUnitTerms = new java.util.ArrayList<>();
   private Term term;
   private SimLedger.Interval termInterval;
   private long partitionedUntil = -1;
@@ -114,17 +110,34 @@ final class SimReplica {
 
   /** What the watch path does: record what was seen, on this replica's clock. */
   void observe(Lease lease) {
-    world.trace(this, "watch sees " + (lease == null ? "no lease" : "rv="
-        + lease.getMetadata().getResourceVersion() + " holder="
-        + lease.getSpec().getHolderIdentity()));
+    world.trace(this, "watch sees " + describe(lease));
     view.observe(lease, clock.nanoTime());
+  }
+
+  /** A DELETED event, as {@link LeaseWatch} hands it on: the final state, then "gone". */
+  void observeDeleted(Lease finalState) {
+    world.trace(this, "watch sees deleted, final " + describe(finalState));
+    long now = clock.nanoTime();
+    view.observe(finalState, now);
+    view.observe(null, now);
+  }
+
+  static String describe(Lease lease) {
+    return lease == null ? "no lease" : "rv=" + lease.getMetadata().getResourceVersion()
+        + " holder=" + lease.getSpec().getHolderIdentity()
+        + (LeaseWrites.isDeleting(lease) ? " deleting" : "");
+  }
+
+  /** {@link Campaign.Port#wake()}: a term's work stopped; the elector runs at once. */
+  void wake() {
+    world.scheduler().at(world.now(), () -> deliver(NOTHING));
   }
 
   private void run(Runnable step) {
     if (!alive) {
       return;
     }
-    if (paused || stopWaitsForWork || !held.isEmpty()) {
+    if (paused || !held.isEmpty()) {
       held.add(step);
       return;
     }
@@ -132,7 +145,7 @@ final class SimReplica {
   }
 
   private void drain() {
-    while (alive && !paused && !stopWaitsForWork && !held.isEmpty()) {
+    while (alive && !paused && !held.isEmpty()) {
       held.poll().run();
     }
   }
@@ -207,7 +220,7 @@ final class SimReplica {
     SimLedger.Interval unit = world.ledger().unit(name, identity, now, end);
     world.trace(this, "unit of term " + t.number() + " until " + SimWorld.seconds(end));
     runningUnits.add(unit);
-    runningUnitTerms.add(t);
+    t.enterWork();
     world.scheduler().at(end, () -> unitDone(t, unit));
   }
 
@@ -219,22 +232,17 @@ final class SimReplica {
     if (!alive) {
       return;
     }
-    int i = runningUnits.indexOf(unit);
-    runningUnits.remove(i);
-    runningUnitTerms.remove(i);
-    if (stopWaitsForWork && !runningUnitTerms.contains(stopWaitsForWorkOf)) {
-      stopWaitsForWork = false;
-      requestStop();
-      drain();
-      return;
-    }
-    if (pendingPauseNanos > 0) {
-      long pause = pendingPauseNanos;
-      pendingPauseNanos = 0;
-      pause(pause);
-    }
+    runningUnits.remove(unit);
+    t.exitWork(); // the work-stopped hook: Port.wake(), a tick right after
     long next = clock.realAt(clock.nanoTime() + world.workIntervalNanos());
     world.scheduler().at(next, () -> run(() -> unitOfWork(t)));
+    if (pendingPauseNanos > 0) {
+      // After the tick that wake-up asked for: the elector thread runs the moment the unit ends,
+      // and the pause falls between units, right before the work loop's next fence check.
+      long pause = pendingPauseNanos;
+      pendingPauseNanos = 0;
+      world.scheduler().at(world.now(), () -> pause(pause));
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -277,16 +285,12 @@ final class SimReplica {
       }
       sigtermed = true;
       world.trace(this, "SIGTERM");
-      // LeaderElector.stop(): the term ends at once, so no new unit of work starts.
+      // LeaderElector.stop(): the term ends at once, so no new unit of work starts; the Campaign
+      // releases once the work of all its terms has stopped (it is woken as each unit ends).
       Term t = campaign.term();
       if (t != null) {
         t.end("stopping");
         closeTerm(world.now());
-      }
-      if (t != null && runningUnitTerms.contains(t)) {
-        stopWaitsForWork = true;
-        stopWaitsForWorkOf = t;
-        return;
       }
       requestStop();
     });

@@ -13,7 +13,12 @@ import java.util.Random;
  */
 final class SimSchedule {
 
-  /** The kinds of timed fault, with their weights. Request-level faults are in {@link SimPort}. */
+  /**
+   * The kinds of timed fault, with their weights. Request-level faults are in {@link SimPort}.
+   * HAND_DELETE is {@code kubectl delete}: a held Lease carries the holder's finalizer, so it is
+   * only marked for deletion. Removing that finalizer by hand is not among the faults: it is an
+   * operator overriding the safety mechanism (see {@link SimApiServer#handDelete()}).
+   */
   enum Fault {
     PAUSE(3), PARTITION(2), SIGTERM(2), SIGKILL(1), HAND_DELETE(1), HAND_CLEAR_HOLDER(1),
     HAND_MAX_TRANSITIONS(0.5), WATCH_DOWN(1), SERVER_FREEZE(1);

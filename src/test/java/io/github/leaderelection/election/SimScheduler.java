@@ -44,6 +44,16 @@ final class SimScheduler {
 
   /** Runs every action due up to {@code end}, then leaves the clock at {@code end}. */
   void runUntil(long end) {
+    runUntil(end, () -> false);
+  }
+
+  /**
+   * Runs actions due up to {@code end} until {@code done} holds after one of them (then the clock
+   * stays at that action's time, for a scripted test to act at that very instant).
+   *
+   * @return whether {@code done} came true
+   */
+  boolean runUntil(long end, java.util.function.BooleanSupplier done) {
     while (!queue.isEmpty() && queue.peek().time() <= end) {
       Event e = queue.poll();
       now = e.time();
@@ -51,7 +61,11 @@ final class SimScheduler {
         throw new IllegalStateException("more than " + maxEvents + " events: a livelock?");
       }
       e.action().run();
+      if (done.getAsBoolean()) {
+        return true;
+      }
     }
     now = Math.max(now, end);
+    return false;
   }
 }

@@ -9,12 +9,17 @@ import java.util.function.Consumer;
  * (a gap: the change that broke it and those after are lost); the client notices after a while
  * ({@link #live()} turns false and the Campaign polls), reconnects, and relists: the current state
  * is delivered, a deletion only if its cache still held the Lease.
+ *
+ * <p>Deliveries are what {@link LeaseWatch} hands the view: a DELETED event as the object's final
+ * state, then null (one delivery: the handler calls both in a row); a relist that no longer finds
+ * the Lease its cache held as null only (the informer's {@code DeletedFinalStateUnknown} carries
+ * the last object it knew, which is stale, and {@link LeaseWatch} passes no state for it).
  */
 final class SimWatch {
 
   private final SimWorld world;
   private final SimReplica replica;
-  private final Consumer<Lease> feed = this::changed;
+  private final Consumer<SimApiServer.Change> feed = this::changed;
   private boolean connected;
   private boolean live;
   private boolean closed;
@@ -70,19 +75,23 @@ final class SimWatch {
     }
     connected = true;
     world.server().addWatcher(feed);
-    deliver(world.server().current(), true);
+    deliver(world.server().current(), false, true);
   }
 
-  private void changed(Lease lease) {
+  private void changed(SimApiServer.Change change) {
     if (world.watchGap()) {
       world.trace(replica, "watch gap");
       breakFor(world.uniform(100_000_000L, 10_000_000_000L));
       return;
     }
-    deliver(lease, false);
+    deliver(change.lease(), change.deleted(), false);
   }
 
-  private void deliver(Lease lease, boolean relist) {
+  /**
+   * @param lease the Lease (a relist: null when there is none), or with {@code deleted} its final
+   *     state
+   */
+  private void deliver(Lease lease, boolean deleted, boolean relist) {
     long at = Math.max(lastDeliveryAt, world.now() + world.watchLatency());
     lastDeliveryAt = at;
     world.scheduler().at(at, () -> replica.deliver(() -> {
@@ -94,6 +103,11 @@ final class SimWatch {
         if (lease == null && !cacheHasLease) {
           return; // the informer has nothing to say about a Lease it never had
         }
+      }
+      if (deleted) {
+        cacheHasLease = false;
+        replica.observeDeleted(lease);
+        return;
       }
       cacheHasLease = lease != null;
       replica.observe(lease);

@@ -21,7 +21,7 @@ final class SimWorld {
 
   private final SimScheduler scheduler = new SimScheduler(20_000_000L);
   private final Random random;
-  private final SimApiServer server = new SimApiServer();
+  private final SimApiServer server = new SimApiServer(scheduler::now);
   private final SimLedger ledger = new SimLedger();
   private final List<SimReplica> replicas = new ArrayList<>();
   private final Duration leaseDuration;
