@@ -3,7 +3,10 @@ package io.github.leaderelection;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.github.leaderelection.access.PermissionCheck;
 import io.github.leaderelection.cli.Settings;
+import io.github.leaderelection.coordinated.LeaseCandidatePublisher;
 import io.github.leaderelection.election.ElectionConfig;
 import io.github.leaderelection.election.LeaderElector;
 import io.github.leaderelection.election.LeadershipListener;
@@ -19,6 +22,7 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -29,6 +33,13 @@ public final class App {
   private static final Logger log = LoggerFactory.getLogger(App.class);
   /** Beyond the elector's own bound, before the process gives up on a clean exit. */
   private static final Duration HALT_MARGIN = Duration.ofSeconds(2);
+  /**
+   * Bound of the LeaseCandidate's deletion on shutdown. It runs alongside the elector's stop
+   * (which waits for the work first), so it adds nothing to the shutdown bound.
+   */
+  private static final Duration WITHDRAW_BOUND = Duration.ofSeconds(2);
+  /** The exit code for a cluster that cannot do what the flags ask (like a bad flag). */
+  private static final int EXIT_USAGE = 2;
 
   private final Settings settings;
   private final Config clientConfig;
@@ -46,6 +57,21 @@ public final class App {
   public int run() throws InterruptedException {
     ElectionConfig election = settings.election();
     try (KubernetesClient client = new KubernetesClientBuilder().withConfig(clientConfig).build()) {
+      LeaseCandidatePublisher candidate = null;
+      AtomicReference<String> notServed = new AtomicReference<>();
+      if (election.coordinated()) {
+        // No silent fallback to the usual election: a cluster without coordinated election is
+        // a configuration error, reported before anything starts.
+        try {
+          LeaseCandidatePublisher.checkServed(client);
+        } catch (LeaseCandidatePublisher.NotServed e) {
+          log.error("{}", e.getMessage());
+          return EXIT_USAGE;
+        } catch (KubernetesClientException e) {
+          // Unreachable right now: the publisher retries, and checks again on a 404.
+          log.debug("cannot check for lease candidates yet: {}", e.toString());
+        }
+      }
       PrometheusMetrics metrics = new PrometheusMetrics(election.leaseName());
       List<LeadershipListener> listeners = new ArrayList<>();
       listeners.add(new ArticleController(election.identity(), settings.workInterval()));
@@ -55,20 +81,40 @@ public final class App {
         listeners.add(new PodLabeler(client, election.namespace(), settings.podName()));
       }
       LeaderElector elector = new LeaderElector(election,
-          new LeaseLock(client, election.namespace(), election.leaseName()),
+          new LeaseLock(client, election.namespace(), election.leaseName(),
+              election.leaseLabels()),
           new Listeners(listeners), metrics, Ticker.SYSTEM);
       events.attach(elector);
       metrics.attach(elector);
+      if (election.coordinated()) {
+        candidate = new LeaseCandidatePublisher(client, new LeaseCandidatePublisher.Candidacy(
+            election.namespace(), election.identity(), election.leaseName(),
+            settings.binaryVersion(), settings.emulationVersion()),
+            LeaseCandidatePublisher.DEFAULT_RENEW_INTERVAL, e -> {
+              log.error("{}", e.getMessage());
+              notServed.set(e.getMessage());
+              elector.stop();
+            });
+      }
 
-      onTermination(elector);
+      onTermination(elector, candidate);
       log.info("starting as {} (lease {}, duration {}, renew deadline {}, retry period {}, {})",
           election.identity(), election.leaseKey(), election.leaseDuration().toMillis() + "ms",
           election.renewDeadline().toMillis() + "ms", election.retryPeriod().toMillis() + "ms",
-          election.watch() ? "watching" : "polling");
+          (election.watch() ? "watching" : "polling") + (election.coordinated()
+              ? ", coordinated: binary version " + settings.binaryVersion()
+                  + ", emulation version " + settings.emulationVersion() : ""));
       // The election starts first; the endpoints and the JVM metrics (a few hundred classes of
       // JMX) follow while its first request is on the wire, off the start-up path.
       Thread electorThread = new Thread(elector, "elector");
       electorThread.start();
+      if (candidate != null) {
+        candidate.start();
+      }
+      PermissionCheck permissions = new PermissionCheck(election.namespace(),
+          PermissionCheck.needs(election, settings.labelLeader() ? settings.podName() : null),
+          PermissionCheck.selfSubjectAccessReview(client));
+      permissions.startInBackground();
       HealthServer health = null;
       if (settings.healthPort() > 0) {
         try {
@@ -80,14 +126,26 @@ public final class App {
               e.getCause().getMessage());
           elector.stop();
           electorThread.join();
+          permissions.stop();
+          if (candidate != null) {
+            candidate.close(WITHDRAW_BOUND);
+          }
           return 1;
         }
       }
       metrics.registerJvmMetrics();
       electorThread.join();
+      permissions.stop();
+      if (candidate != null) {
+        // Deleted since the stop began; waits for that, at most WITHDRAW_BOUND from its start.
+        candidate.close(WITHDRAW_BOUND);
+      }
       events.close();
       if (health != null) {
         health.close();
+      }
+      if (notServed.get() != null) {
+        return EXIT_USAGE;
       }
       Throwable failure = elector.failure();
       if (failure != null) {
@@ -106,11 +164,16 @@ public final class App {
    * margin it halts with 1. Handled as signals rather than a shutdown hook because the JVM would
    * otherwise exit with 143 and run the hook concurrently with everything.
    */
-  private static void onTermination(LeaderElector elector) {
+  private static void onTermination(LeaderElector elector, LeaseCandidatePublisher candidate) {
     Duration limit = elector.config().shutdownBound().plus(HALT_MARGIN);
     for (String name : List.of("TERM", "INT")) {
       Signal.handle(new Signal(name), signal -> {
         log.info("received SIG{}, shutting down", signal.getName());
+        if (candidate != null) {
+          // First, so that no ping is answered any more: a replica on its way out must not be
+          // elected again after it has released the Lease.
+          candidate.withdraw();
+        }
         elector.stop();
         Thread watchdog = new Thread(() -> {
           try {

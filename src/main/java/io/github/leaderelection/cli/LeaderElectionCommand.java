@@ -2,12 +2,16 @@ package io.github.leaderelection.cli;
 
 import io.fabric8.kubernetes.client.Config;
 import io.github.leaderelection.App;
+import io.github.leaderelection.coordinated.SemVer;
 import io.github.leaderelection.election.ElectionConfig;
 import io.github.leaderelection.logging.LogSetup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -43,6 +47,11 @@ public final class LeaderElectionCommand implements Callable<Integer> {
       Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   /** Namespaces are DNS-1123 labels. */
   private static final Pattern LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  /** The name part of a label key, and a non-empty label value. */
+  private static final Pattern LABEL_NAME =
+      Pattern.compile("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]");
+  /** LeaseCandidate names are ConfigMap keys. */
+  private static final Pattern CANDIDATE_NAME = Pattern.compile("[-._a-zA-Z0-9]+");
 
   @Spec
   CommandSpec spec;
@@ -121,6 +130,37 @@ public final class LeaderElectionCommand implements Callable<Integer> {
           + " and patch on pods: see k8s/optional/). Default: off.")
   boolean labelLeader;
 
+  @Option(names = "--lease-label", paramLabel = "<key=value>",
+      description = "A label this replica puts on the Lease with each of its writes (client-go's"
+          + " NewWithLabels), e.g. to select Leases by owner; repeatable. Keys and values follow"
+          + " the Kubernetes label rules. Other labels on the Lease are kept.")
+  Map<String, String> leaseLabels = new LinkedHashMap<>();
+
+  @Option(names = "--coordinated", defaultValue = "false",
+      description = "Coordinated leader election (KEP-4355): publish a LeaseCandidate and let the"
+          + " API server pick the holder (lowest emulation version, then lowest binary version,"
+          + " then the oldest candidate); never create or take over the Lease. Needs"
+          + " kube-apiserver --feature-gates=CoordinatedLeaderElection=true"
+          + " --runtime-config=coordination.k8s.io/v1beta1=true (exit 2 otherwise) and the RBAC"
+          + " in k8s/coordinated/. Default: off.")
+  boolean coordinated;
+
+  @Option(names = "--binary-version", paramLabel = "<semver>",
+      description = "With --coordinated: this build's version in the LeaseCandidate"
+          + " (MAJOR.MINOR.PATCH, no leading v). Default: the version of this build"
+          + " (leaderelection --version).")
+  String binaryVersion;
+
+  @Option(names = "--emulation-version", paramLabel = "<semver>",
+      description = "With --coordinated: the version whose behaviour this replica offers; the"
+          + " lowest leads, so during a rolling upgrade the old version keeps leading until the"
+          + " last old replica is gone. At most --binary-version. Default: --binary-version.")
+  String emulationVersion;
+
+  /** This build's version (from the jar's manifest), or null when run from classes. */
+  Supplier<String> buildVersion =
+      () -> LeaderElectionCommand.class.getPackage().getImplementationVersion();
+
   private final Environment environment;
 
   public LeaderElectionCommand() {
@@ -190,8 +230,28 @@ public final class LeaderElectionCommand implements Callable<Integer> {
       id = environment.hostname().get();
       fromHost = true;
     }
+    String binary = null;
+    String emulation = null;
+    if (coordinated) {
+      if (!CANDIDATE_NAME.matcher(id).matches() || id.length() > 253) {
+        throw usage("--coordinated: the identity '" + id + "' cannot name a LeaseCandidate: use"
+            + " letters, digits, '-', '_' and '.' only, at most 253 characters");
+      }
+      binary = binaryVersion != null ? binaryVersion : buildVersion.get();
+      if (binary == null) {
+        throw usage("--coordinated needs --binary-version: this build does not know its own"
+            + " version (run the packaged jar, or pass e.g. --binary-version=1.0.0)");
+      }
+      checkVersion(binaryVersion != null ? "--binary-version" : "this build's version", binary);
+      emulation = emulationVersion != null ? emulationVersion : binary;
+      checkVersion("--emulation-version", emulation);
+      if (SemVer.parseOrNull(emulation).compareTo(SemVer.parseOrNull(binary)) > 0) {
+        throw usage("--emulation-version (" + emulation + ") must not be greater than"
+            + " --binary-version (" + binary + ")");
+      }
+    }
     ElectionConfig election = new ElectionConfig(namespace, leaseName, id, leaseDuration,
-        renewDeadline, retryPeriod, releaseOnCancel, watch);
+        renewDeadline, retryPeriod, releaseOnCancel, watch, coordinated, leaseLabels);
     LogSetup.configure(logFormat, id, election.leaseKey());
     if (fromHost) {
       LoggerFactory.getLogger(LeaderElectionCommand.class).warn(
@@ -199,7 +259,7 @@ public final class LeaderElectionCommand implements Callable<Integer> {
               + " it must be unique among the replicas", id);
     }
     return new Settings(election, workInterval, kubeconfig, healthPort, watchdogGrace, logFormat,
-        labelLeader, podName);
+        labelLeader, podName, binary, emulation);
   }
 
   /** All the rules, in one place. */
@@ -230,6 +290,46 @@ public final class LeaderElectionCommand implements Callable<Integer> {
     }
     if (labelLeader && environment.variable("POD_NAME").isEmpty()) {
       throw usage("--label-leader needs env POD_NAME (the downward API's metadata.name)");
+    }
+    for (Map.Entry<String, String> label : leaseLabels.entrySet()) {
+      checkLabel(label.getKey(), label.getValue());
+    }
+    if (!coordinated && (binaryVersion != null || emulationVersion != null)) {
+      throw usage((binaryVersion != null ? "--binary-version" : "--emulation-version")
+          + " only applies with --coordinated");
+    }
+  }
+
+  /** A semantic version as the API server validates a LeaseCandidate's. */
+  private void checkVersion(String option, String value) {
+    SemVer version = SemVer.parseOrNull(value);
+    if (version == null) {
+      throw usage(option + " '" + value + "' is invalid: must be a semantic version"
+          + " MAJOR.MINOR.PATCH without a leading 'v', e.g. 1.36.0");
+    }
+    if (version.isZero()) {
+      throw usage(option + " must not be 0.0.0: the API server reads it as no version");
+    }
+  }
+
+  /** Kubernetes' label rules: [prefix/]name, prefix a DNS subdomain, name and value 63 chars. */
+  private void checkLabel(String key, String value) {
+    String what = "--lease-label '" + key + "=" + value + "': ";
+    int slash = key.indexOf('/');
+    String prefix = slash >= 0 ? key.substring(0, slash) : null;
+    String name = slash >= 0 ? key.substring(slash + 1) : key;
+    if (prefix != null && (prefix.isEmpty() || prefix.length() > 253
+        || !SUBDOMAIN.matcher(prefix).matches())) {
+      throw usage(what + "the key's prefix must be a DNS-1123 subdomain (e.g. example.com),"
+          + " at most 253 characters");
+    }
+    if (name.isEmpty() || name.length() > 63 || !LABEL_NAME.matcher(name).matches()) {
+      throw usage(what + "the key's name must be 1-63 characters: letters, digits, '-', '_'"
+          + " and '.', starting and ending with a letter or digit");
+    }
+    if (value.length() > 63 || (!value.isEmpty() && !LABEL_NAME.matcher(value).matches())) {
+      throw usage(what + "the value must be empty or at most 63 characters: letters, digits,"
+          + " '-', '_' and '.', starting and ending with a letter or digit");
     }
   }
 

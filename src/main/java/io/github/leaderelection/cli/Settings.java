@@ -17,6 +17,10 @@ import java.time.Duration;
  * @param logFormat text (klog) or json
  * @param labelLeader keep a {@code leader=true|false} label on this replica's own pod
  * @param podName the pod to label (from POD_NAME), or null outside a pod
+ * @param binaryVersion with coordinated election: this build's version in the LeaseCandidate,
+ *     else null
+ * @param emulationVersion with coordinated election: the version this replica emulates (the
+ *     lowest one leads), else null
  */
 public record Settings(
     ElectionConfig election,
@@ -26,5 +30,7 @@ public record Settings(
     Duration watchdogGrace,
     LogSetup.Format logFormat,
     boolean labelLeader,
-    String podName) {
+    String podName,
+    String binaryVersion,
+    String emulationVersion) {
 }

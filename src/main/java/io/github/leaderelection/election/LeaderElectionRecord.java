@@ -63,7 +63,11 @@ public record LeaderElectionRecord(
    * {@code strategy} set by someone else) as they were.
    */
   public void applyTo(LeaseSpec spec) {
-    spec.setHolderIdentity(holderIdentity.isEmpty() ? null : holderIdentity);
+    // No holder is written as "", never left out, as client-go writes it: kube-apiserver's
+    // coordinated election controller (1.31-1.36) dereferences holderIdentity of an expired Lease
+    // without a nil check, and a released Lease without the field panics the whole API server
+    // (seen in CoordinatedElectionIT).
+    spec.setHolderIdentity(holderIdentity);
     spec.setLeaseDurationSeconds(leaseDurationSeconds);
     spec.setAcquireTime(toZoned(acquireTime));
     spec.setRenewTime(toZoned(renewTime));

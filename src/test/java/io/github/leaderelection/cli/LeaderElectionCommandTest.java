@@ -17,6 +17,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -125,6 +126,25 @@ class LeaderElectionCommandTest {
         Arguments.of(withName("--log-format", "xml"), "Invalid value for option '--log-format'"),
         Arguments.of(withName("--kubeconfig", "/no/such/kubeconfig"), "--kubeconfig /no/such/kubeconfig: file not found or not readable"),
         Arguments.of(withName("--label-leader"), "--label-leader needs env POD_NAME"),
+        Arguments.of(withName("--coordinated", "--binary-version", "v1.36.0"), "--binary-version 'v1.36.0' is invalid: must be a semantic version MAJOR.MINOR.PATCH without a leading 'v', e.g. 1.36.0"),
+        Arguments.of(withName("--coordinated", "--binary-version", "1.36"), "--binary-version '1.36' is invalid"),
+        Arguments.of(withName("--coordinated", "--binary-version", "1.36.0", "--emulation-version", "01.35.0"), "--emulation-version '01.35.0' is invalid"),
+        Arguments.of(withName("--coordinated", "--binary-version", "0.0.0"), "--binary-version must not be 0.0.0: the API server reads it as no version"),
+        Arguments.of(withName("--coordinated", "--binary-version", "1.36.0", "--emulation-version", "1.37.0"), "--emulation-version (1.37.0) must not be greater than --binary-version (1.36.0)"),
+        Arguments.of(withName("--coordinated", "--binary-version", "1.36.0-rc.1", "--emulation-version", "1.36.0"), "--emulation-version (1.36.0) must not be greater than --binary-version (1.36.0-rc.1)"),
+        Arguments.of(withName("--coordinated", "--binary-version", "1.36.0", "--identity", "a b"), "--coordinated: the identity 'a b' cannot name a LeaseCandidate"),
+        Arguments.of(withName("--binary-version", "1.36.0"), "--binary-version only applies with --coordinated"),
+        Arguments.of(withName("--emulation-version", "1.36.0"), "--emulation-version only applies with --coordinated"),
+        Arguments.of(withName("--lease-label", "novalue"), "'--lease-label'"),
+        Arguments.of(withName("--lease-label", "Bad Key=v"), "--lease-label 'Bad Key=v': the key's name must be 1-63 characters"),
+        Arguments.of(withName("--lease-label", "-team=v"), "--lease-label '-team=v': the key's name"),
+        Arguments.of(withName("--lease-label", "k".repeat(64) + "=v"), "the key's name must be 1-63 characters"),
+        Arguments.of(withName("--lease-label", "Example.com/team=v"), "--lease-label 'Example.com/team=v': the key's prefix must be a DNS-1123 subdomain"),
+        Arguments.of(withName("--lease-label", "/team=v"), "the key's prefix must be a DNS-1123 subdomain"),
+        Arguments.of(withName("--lease-label", "team/=v"), "the key's name must be 1-63 characters"),
+        Arguments.of(withName("--lease-label", "team=a b"), "--lease-label 'team=a b': the value must be empty or at most 63 characters"),
+        Arguments.of(withName("--lease-label", "team=a=b"), "the value must be empty"),
+        Arguments.of(withName("--lease-label", "team=" + "v".repeat(64)), "the value must be empty or at most 63 characters"),
         Arguments.of(withName("--frobnicate"), "Unknown option: '--frobnicate'"),
         Arguments.of(withName("extra"), "extra"));
   }
@@ -265,8 +285,68 @@ class LeaderElectionCommandTest {
     }
     assertThat(r.out().replaceAll("\\s+", " ")).contains("--lease-name", "--lease-namespace", "--identity",
         "--lease-duration", "--renew-deadline", "--retry-period", "--work-interval",
-        "--[no-]release-on-cancel", "--kubeconfig", "--help", "--version",
+        "--[no-]release-on-cancel", "--kubeconfig", "--lease-label", "--coordinated",
+        "--binary-version", "--emulation-version", "--help", "--version",
         "lease-duration > renew-deadline > 1.2 x retry-period > 0");
+  }
+
+  private static Settings settingsBuiltAs(String buildVersion, String... args) {
+    CommandLine cmd = LeaderElectionCommand.commandLine(new Environment(Map.of("POD_NAME",
+        "pod-a"), Path.of("/no/such/namespace/file"), () -> "host-1"));
+    LeaderElectionCommand command = cmd.getCommand();
+    command.buildVersion = () -> buildVersion;
+    cmd.parseArgs(args);
+    return command.toSettings();
+  }
+
+  @Test
+  @DisplayName("without --coordinated: the usual election, no versions, no labels")
+  void notCoordinatedByDefault() {
+    Settings s = settingsBuiltAs("0.1.0", withName());
+    assertThat(s.election().coordinated()).isFalse();
+    assertThat(s.election().leaseLabels()).isEmpty();
+    assertThat(s.binaryVersion()).isNull();
+    assertThat(s.emulationVersion()).isNull();
+  }
+
+  @Test
+  @DisplayName("--coordinated: the binary version defaults to this build's, the emulation version"
+      + " to the binary version")
+  void coordinatedVersionsDefaultToTheBuild() {
+    Settings s = settingsBuiltAs("0.1.0", withName("--coordinated"));
+    assertThat(s.election().coordinated()).isTrue();
+    assertThat(s.binaryVersion()).isEqualTo("0.1.0");
+    assertThat(s.emulationVersion()).isEqualTo("0.1.0");
+    Settings explicit = settingsBuiltAs("0.1.0", withName("--coordinated",
+        "--binary-version", "1.36.2", "--emulation-version", "1.35.0"));
+    assertThat(explicit.binaryVersion()).isEqualTo("1.36.2");
+    assertThat(explicit.emulationVersion()).isEqualTo("1.35.0");
+    assertThat(settingsBuiltAs("0.1.0", withName("--coordinated", "--binary-version",
+        "1.36.0")).emulationVersion()).isEqualTo("1.36.0");
+    assertThat(settingsBuiltAs(null, withName("--coordinated", "--binary-version",
+        "2.0.0-rc.1+build.5", "--emulation-version", "2.0.0-alpha")).emulationVersion())
+        .isEqualTo("2.0.0-alpha");
+  }
+
+  @Test
+  @DisplayName("--coordinated in a build that does not know its version asks for"
+      + " --binary-version, in one line, exit 2")
+  void coordinatedWithoutAKnownBuildVersionNeedsTheFlag() {
+    assertThatThrownBy(() -> settingsBuiltAs(null, withName("--coordinated")))
+        .isInstanceOf(ParameterException.class)
+        .hasMessage("--coordinated needs --binary-version: this build does not know its own"
+            + " version (run the packaged jar, or pass e.g. --binary-version=1.0.0)");
+  }
+
+  @Test
+  @DisplayName("--lease-label is repeatable and takes prefixed keys and empty values")
+  void leaseLabels() {
+    Settings s = settings(env(), withName("--lease-label", "app.kubernetes.io/name=leaderelection",
+        "--lease-label", "team=", "--lease-label", "x=a_b.c-D", "--lease-label",
+        "k".repeat(63) + "=" + "v".repeat(63)));
+    assertThat(s.election().leaseLabels()).containsOnly(
+        Map.entry("app.kubernetes.io/name", "leaderelection"), Map.entry("team", ""),
+        Map.entry("x", "a_b.c-D"), Map.entry("k".repeat(63), "v".repeat(63)));
   }
 
   @Test

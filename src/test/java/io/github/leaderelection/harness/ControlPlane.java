@@ -28,6 +28,16 @@ import java.util.concurrent.TimeUnit;
 public final class ControlPlane implements AutoCloseable {
 
   private static ControlPlane shared;
+  private static ControlPlane sharedCoordinated;
+
+  /**
+   * kube-apiserver flags that turn on coordinated leader election (KEP-4355): the feature gate
+   * starts the election controller inside kube-apiserver, the runtime config serves the
+   * coordination.k8s.io/v1beta1 LeaseCandidate API. Both are off by default up to 1.36.
+   */
+  public static final List<String> COORDINATED_FLAGS = List.of(
+      "--feature-gates=CoordinatedLeaderElection=true",
+      "--runtime-config=coordination.k8s.io/v1beta1=true");
 
   private final KubeAPIServer server;
   private final Path dir;
@@ -56,19 +66,40 @@ public final class ControlPlane implements AutoCloseable {
     return shared;
   }
 
+  /**
+   * A second control plane per JVM with coordinated leader election on ({@link #COORDINATED_FLAGS}),
+   * started on first use: the default one stays as a cluster where the feature is off.
+   */
+  public static synchronized ControlPlane sharedCoordinated() {
+    if (sharedCoordinated == null) {
+      sharedCoordinated = start(COORDINATED_FLAGS);
+      ControlPlane started = sharedCoordinated;
+      Runtime.getRuntime().addShutdownHook(new Thread(started::close, "control-plane-stop"));
+    }
+    return sharedCoordinated;
+  }
+
   /** Starts a new control plane; fails with instructions when the binaries are missing. */
   public static ControlPlane start() {
+    return start(List.of());
+  }
+
+  /**
+   * Starts a new control plane with extra kube-apiserver flags ({@code --name=value} each).
+   */
+  public static ControlPlane start(List<String> apiServerFlags) {
     String testDir = System.getProperty("kubeapitest.dir",
         System.getProperty("user.home") + "/.kubeapitest");
     String version = System.getProperty("kubeapitest.version", "1.36.3");
     boolean offline = Boolean.parseBoolean(System.getProperty("kubeapitest.offline", "true"));
-    KubeAPIServer server = new KubeAPIServer(KubeAPIServerConfigBuilder.anAPIServerConfig()
+    KubeAPIServerConfigBuilder config = KubeAPIServerConfigBuilder.anAPIServerConfig()
         .withTestDir(testDir)
         .withApiServerVersion(version)
         .withOfflineMode(offline)
         .withUpdateKubeConfig(false)
-        .withStartupTimeout(120_000)
-        .build());
+        .withStartupTimeout(120_000);
+    apiServerFlags.forEach(config::withApiServerFlag);
+    KubeAPIServer server = new KubeAPIServer(config.build());
     try {
       server.start();
     } catch (RuntimeException e) {
@@ -146,8 +177,13 @@ public final class ControlPlane implements AutoCloseable {
   }
 
   private ProcessHandle apiServerProcess() {
+    // This control plane's own process, by its port: a JVM may run two of them (see
+    // sharedCoordinated()), and freezing the other one would be a different test.
+    String port = String.valueOf(java.net.URI.create(url()).getPort());
     Optional<ProcessHandle> process = ProcessHandle.current().descendants()
         .filter(p -> p.info().command().map(c -> c.endsWith("/kube-apiserver")).orElse(false))
+        .filter(p -> p.info().arguments().map(a -> List.of(a).contains(port)
+            || List.of(a).contains("--secure-port=" + port)).orElse(false))
         .findFirst();
     return process.orElseThrow(() -> new IllegalStateException("no kube-apiserver process found"));
   }

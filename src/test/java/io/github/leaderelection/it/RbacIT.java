@@ -278,6 +278,41 @@ class RbacIT extends ReplicaTestSupport {
   }
 
   @Test
+  @org.junit.jupiter.api.DisplayName("without the Role, the start-up permission check names"
+      + " exactly the missing verbs and resources and k8s/rbac.yaml in one line; the replica"
+      + " keeps running and is elected once the Role is applied")
+  void missingPermissionsAreNamedInOneLineAndTheReplicaKeepsTrying(TestInfo info)
+      throws Exception {
+    String namespace = namespaceFor(info);
+    controlPlane.kubectl("create", "namespace", namespace);
+    CommandResult sa = controlPlane.kubectl("create", "serviceaccount", SA, "-n", namespace);
+    assertThat(sa.exitCode()).as(sa.output()).isZero();
+    Path kubeconfig = tokenKubeconfig(namespace);
+    replicas = ReplicaSet.of(controlPlane, namespace, LEASE, List.of("--retry-period=1s",
+        "--renew-deadline=4s", "--lease-duration=6s"), ReplicaSet.appLauncher(), kubeconfig);
+    Replica replica = replicas.start("no-role");
+
+    String expected = "missing permissions in namespace " + namespace + ":"
+        + " get,update,list,watch on leases.coordination.k8s.io/" + LEASE + ";"
+        + " create on leases.coordination.k8s.io; create on events (granted by k8s/rbac.yaml);"
+        + " the election keeps retrying";
+    await(Duration.ofSeconds(60)).alias("the permission check's line\n" + replica.log())
+        .until(() -> replica.logged(expected));
+    Thread.sleep(3_000);
+    assertThat(replica.isAlive()).as(replica.log()).isTrue();
+    assertThat(replica.log()).doesNotContain("\tat ").doesNotContain("Exception:");
+
+    apply(namespace, "k8s/rbac.yaml");
+    await(Duration.ofSeconds(90)).alias("elected once the Role exists\n" + replica.log())
+        .until(() -> replica.logged("successfully acquired lease " + namespace + "/" + LEASE));
+    await(Duration.ofSeconds(60)).alias("the check sees the grant\n" + replica.log())
+        .until(() -> replica.logged("permission check: all permissions in namespace "
+            + namespace + " are granted now"));
+    assertThat(replica.count(l -> l.contains("missing permissions in namespace")))
+        .as("one line while nothing changed\n%s", replica.log()).isEqualTo(1);
+  }
+
+  @Test
   void optionalRoleLetsReplicasLabelTheirPods(TestInfo info) throws IOException {
     String namespace = namespaceFor(info);
     controlPlane.kubectl("create", "namespace", namespace);

@@ -22,8 +22,13 @@ abstract class ReplicaTestSupport {
 
   private static final AtomicInteger COUNTER = new AtomicInteger();
 
-  protected final ControlPlane controlPlane = ControlPlane.shared();
+  protected final ControlPlane controlPlane = controlPlane();
   protected ReplicaSet replicas;
+
+  /** The control plane the tests of this class run on; the shared default one unless overridden. */
+  protected ControlPlane controlPlane() {
+    return ControlPlane.shared();
+  }
 
   /** A namespace for this test, unique within the run. */
   protected static String namespaceFor(TestInfo info) {
