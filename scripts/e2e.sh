@@ -151,7 +151,7 @@ ready_count() {
 settle() {
   local h deadline=$(($(date +%s) + 120))
   until [ "$(ready_count)" = 3 ] && [ "$(kc get pods -l "$SELECTOR" --no-headers 2>/dev/null | wc -l)" = 3 ] &&
-    h=$(holder) && [ -n "$h" ] && live_pods | grep -qx -- "$h"; do
+    h=$(holder) && [ -n "$h" ] && live_pods | grep -x -- "$h" >/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
       show get pods -l "$SELECTOR"
       die "the Deployment did not get back to 3 Ready pods with a leader within 120 s"
@@ -177,7 +177,7 @@ await_new_holder() {
 }
 await_pod_log() {
   local pod="$1" text="$2" timeout="$3" t=0
-  until kc logs "$pod" 2>/dev/null | grep -qF -- "$text"; do
+  until kc logs "$pod" 2>/dev/null | grep -F -- "$text" >/dev/null; do
     [ "$t" -lt $((timeout * 5)) ] || return 1
     sleep 0.2
     t=$((t + 1))
@@ -188,12 +188,12 @@ container_cgroup() { # <controller> <pod> -> the container's cgroup directory
   uid=$(kc get pod "$2" -o 'jsonpath={.metadata.uid}')
   cid=$(kc get pod "$2" -o 'jsonpath={.status.containerStatuses[0].containerID}')
   cid=${cid#containerd://}
-  find "/sys/fs/cgroup/$1/$CGROUP_ROOT" -maxdepth 4 -type d -name "$cid" | head -1
+  find "/sys/fs/cgroup/$1/$CGROUP_ROOT" -maxdepth 4 -type d -name "$cid" -print -quit
 }
 pod_cgroup() { # <controller> <pod>
   local uid
   uid=$(kc get pod "$2" -o 'jsonpath={.metadata.uid}')
-  find "/sys/fs/cgroup/$1/$CGROUP_ROOT" -maxdepth 3 -type d -name "pod$uid" | head -1
+  find "/sys/fs/cgroup/$1/$CGROUP_ROOT" -maxdepth 3 -type d -name "pod$uid" -print -quit
 }
 jvm_pid() { # the pod's container's main process, as the host sees it
   local cg
@@ -229,7 +229,7 @@ step "steps 4-5: the pods and the Lease"
 show get pods -l "$SELECTOR" -o wide
 leader=$(holder)
 show describe lease "$LEASE"
-if live_pods | grep -qx -- "$leader"; then ok "Lease $LEASE held by pod $leader"; else fail "Lease holder '$leader' is not one of the pods"; fi
+if live_pods | grep -x -- "$leader" >/dev/null; then ok "Lease $LEASE held by pod $leader"; else fail "Lease holder '$leader' is not one of the pods"; fi
 
 step "step 6: the logs"
 await_pod_log "$leader" "doing stuff..." 30 || fail "leader $leader did not log 'doing stuff...' within 30 s"
@@ -239,7 +239,7 @@ for p in $(live_pods); do
   await_pod_log "$p" "new leader is $leader" 30 || fail "follower $p did not log 'new leader is $leader'"
   show logs "$p" --tail=4
 done
-if kc logs "$leader" | grep -qF "successfully acquired lease default/$LEASE"; then
+if kc logs "$leader" | grep -F "successfully acquired lease default/$LEASE" >/dev/null; then
   ok "leader logged 'successfully acquired lease default/$LEASE' and 'doing stuff...'; followers 'new leader is $leader'"
 else
   fail "leader $leader did not log 'successfully acquired lease default/$LEASE'"
@@ -311,7 +311,7 @@ container_kill_ok=false
 kill_s=""
 for ((i = 0; i < 600; i++)); do
   r=$(kc get pod "$victim" -o 'jsonpath={.status.containerStatuses[0].restartCount}' 2>/dev/null || echo 0)
-  if [ "${r:-0}" -gt "$restarts0" ] && kc logs "$victim" 2>/dev/null | grep -qF "successfully acquired lease"; then
+  if [ "${r:-0}" -gt "$restarts0" ] && kc logs "$victim" 2>/dev/null | grep -F "successfully acquired lease" >/dev/null; then
     kill_s=$(elapsed "$t0" "$(now)")
     break
   fi
@@ -329,7 +329,7 @@ else
   # "at once": from its 'attempting to acquire' to 'successfully acquired', no waiting for expiry.
   acquire_wait=$(kc logs "$victim" | awk '
     function t(s) { split(s, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
-    /attempting to acquire leader lease/ { at = t($2) } /successfully acquired lease/ { print t($2) - at; exit }')
+    /attempting to acquire leader lease/ { at = t($2) } /successfully acquired lease/ && !done { print t($2) - at; done = 1 }')
   say "restarted container re-took its own Lease ${kill_s} s after the kill (JVM start included); $(printf '%.2f' "${acquire_wait:-99}") s from 'attempting to acquire' to 'acquired' (lease duration ${lease_s} s)"
   if le "${acquire_wait:-99}" 3 && le "$kill_s" "$lease_s"; then
     container_kill_ok=true
@@ -386,7 +386,7 @@ show get pdb "$DEPLOYMENT"
 before=$(live_pods | sort)
 drain_out=$(kc drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --pod-selector "$SELECTOR" --timeout=25s 2>&1) && drain_rc=0 || drain_rc=$?
 printf '$ kubectl drain %s --ignore-daemonsets --delete-emptydir-data --pod-selector %s --timeout=25s\n%s\n' \
-  "$NODE_NAME" "$SELECTOR" "$(grep -v '^$' <<<"$drain_out" | awk '!seen[$0]++' | head -12)"
+  "$NODE_NAME" "$SELECTOR" "$(grep -v '^$' <<<"$drain_out" | awk '!seen[$0]++ && n++ < 12')"
 after=$(live_pods | sort)
 evicted=$(comm -23 <(echo "$before") <(echo "$after") | grep -c . || true)
 drain_ok=false
@@ -401,7 +401,7 @@ settle
 
 # ---- 7. the ServiceAccount's real token ---------------------------------------------------------
 step "least privilege: what the pods' ServiceAccount token may do"
-p=$(live_pods | head -1)
+p=$(live_pods | sed -n 1p)
 jpid=$(jvm_pid "$p")
 token=$(cat "/proc/$jpid/root/var/run/secrets/kubernetes.io/serviceaccount/token")
 server=$(kc config view --minify -o 'jsonpath={.clusters[0].cluster.server}')

@@ -120,7 +120,7 @@ binaries_present() {
 install_packages() {
   local need=() p
   for p in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || need+=("$p")
   done
   [ ${#need[@]} -eq 0 ] && return
   command -v apt-get >/dev/null || die "missing Debian packages: ${need[*]} (and no apt-get to install them)"
@@ -735,7 +735,7 @@ down() {
       diff=$(diff <(sed -n "/^## $section\$/,/^## /p" <<<"$before" | grep -v '^## ') \
         <(sed -n "/^## $section\$/,/^## /p" <<<"$after" | grep -v '^## ') || true)
       if [ -n "$diff" ]; then
-        problems+=("host $section differ from before the node: $(grep '^[<>]' <<<"$diff" | head -5 | tr '\n' ';')")
+        problems+=("host $section differ from before the node: $(grep '^[<>]' <<<"$diff" | sed -n 1,5p | tr '\n' ';')")
       fi
     done
   else
