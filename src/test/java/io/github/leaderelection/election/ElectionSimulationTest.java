@@ -139,6 +139,36 @@ class ElectionSimulationTest {
     assertThat(pausedLeader(false).overlaps()).isEmpty();
   }
 
+  @Test
+  @DisplayName("The checker is not vacuous: an operator who deletes the Lease and removes the"
+      + " holder's finalizer by hand (an override, not among the random faults) lets a fresh"
+      + " replica create it while the cut-off holder still works, and the overlap is reported")
+  void finalizerOverrideOverlapIsCaught() {
+    assertThat(deletedUnderCutOffHolder(true).overlaps()).isNotEmpty()
+        .anySatisfy(o -> assertThat(o).contains("overlapping terms").contains("r0#").contains("r1#"));
+    assertThat(deletedUnderCutOffHolder(false).overlaps()).isEmpty();
+  }
+
+  /** Defect A's schedule: r0 leads, is cut off, its Lease is deleted, a fresh r1 starts. */
+  private static SimLedger deletedUnderCutOffHolder(boolean removeFinalizers) {
+    SimWorld world = scripted();
+    SimReplica r0 = world.start("r0", 1.0);
+    world.scheduler().runUntil(20 * SimWorld.SECOND);
+    assertThat(r0.leading()).isTrue();
+    r0.partition(30 * SimWorld.SECOND, true);
+    world.scheduler().runUntil(20_500 * SimWorld.MS);
+    world.server().handDelete();
+    if (removeFinalizers) {
+      world.server().handRemoveFinalizers();
+      assertThat(world.server().current()).isNull();
+    }
+    world.scheduler().runUntil(21 * SimWorld.SECOND);
+    world.start("r1", 1.0);
+    world.scheduler().runUntil(45 * SimWorld.SECOND);
+    finish(world);
+    return world.ledger();
+  }
+
   /** r0 leads on a true clock; r1 watches on a clock at {@code followerRate}; r0 is cut off. */
   private static SimLedger partitionedLeader(double followerRate) {
     SimWorld world = scripted();

@@ -218,13 +218,12 @@ final class SimApiServer {
    * {@code kubectl delete lease}: with the holder's finalizer on it, the Lease is only marked for
    * deletion (it stays, and whoever holds it keeps it visibly); without, it is gone at once.
    *
-   * <p>There is deliberately no hand edit that removes the finalizer ({@code kubectl patch ...
-   * finalizers: null}, or {@code kubectl delete} followed by that patch). That is an operator
-   * overriding the one mechanism that keeps a hand-deleted Lease visible while its holder may
-   * still be working; after it, a replica that never saw the holder (or missed a create and the
-   * delete after it) cannot tell the missing Lease from one that never existed, which no rule
-   * based on observations can make safe (defects A and D). An overlap after such an override would
-   * be the operator's, not the elector's, so the random schedules do not inject it.
+   * <p>Removing the finalizer by hand ({@link #handRemoveFinalizers()}) is not among the random
+   * faults: it is an operator overriding the one mechanism that keeps a hand-deleted Lease visible
+   * while its holder may still be working. After it, a replica that never saw the holder (or
+   * missed a create and the delete after it) cannot tell the missing Lease from one that never
+   * existed, which no rule based on observations can make safe (defects A and D). An overlap after
+   * such an override is the operator's, not the elector's; one scripted test shows it happen.
    */
   void handDelete() {
     if (stored == null) {
@@ -242,6 +241,24 @@ final class SimApiServer {
         EPOCH.plusNanos(clock.getAsLong()).truncatedTo(ChronoUnit.SECONDS).toString());
     next.getMetadata().setDeletionGracePeriodSeconds(0L);
     deletionsMarked++;
+    put(next);
+  }
+
+  /**
+   * {@code kubectl patch lease sim --type=merge -p '{"metadata":{"finalizers":null}}'}: an
+   * explicit override, outside the safety contract (see {@link #handDelete()}). A Lease being
+   * deleted is then gone.
+   */
+  void handRemoveFinalizers() {
+    if (stored == null || finalizers(stored).isEmpty()) {
+      return;
+    }
+    if (LeaseWrites.isDeleting(stored)) {
+      remove();
+      return;
+    }
+    Lease next = copy(stored);
+    next.getMetadata().setFinalizers(null);
     put(next);
   }
 
