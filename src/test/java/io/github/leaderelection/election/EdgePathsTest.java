@@ -96,8 +96,7 @@ class EdgePathsTest {
     h.api.createLease("other", 15, START_WALL, START_WALL, 0);
     h.start(ElectorHarness.config("me", true, true), false);
     await().atMost(TIMEOUT).until(() -> h.listener.leaders.contains("other"));
-    await().atMost(TIMEOUT).until(() -> h.api.calls().stream()
-        .anyMatch(c -> c.method().equals("GET") && c.path().contains("watch=true")));
+    h.awaitWatching();
     h.awaitIdle();
 
     h.api.deleteLease();
@@ -261,8 +260,7 @@ class EdgePathsTest {
   @DisplayName("L5: a renewal stored after the step-down is taken back at once as a new term, backoff or not")
   void aLateStoredRenewalIsTakenBackAtOnce() {
     h.start(ElectorHarness.config("me", true, true), true);
-    await().atMost(TIMEOUT).until(() -> h.api.calls().stream()
-        .anyMatch(c -> c.method().equals("GET") && c.path().contains("watch=true")));
+    h.awaitWatching();
     h.api.fail(c -> c.method().equals("PUT"), 503, "ServiceUnavailable", "the server is busy");
     for (int i = 0; i < 5; i++) {
       h.step(Duration.ofSeconds(2));

@@ -81,6 +81,12 @@ public final class ElectorHarness implements AutoCloseable {
     awaitIdle();
   }
 
+  /** Waits until the elector's watch is established (its request reached the server). */
+  public void awaitWatching() {
+    await().atMost(TIMEOUT).until(() -> api.calls().stream()
+        .anyMatch(c -> c.method().equals("GET") && c.path().contains("watch=true")));
+  }
+
   /** Waits until the elector is asleep between rounds, with no request on the wire (or has ended). */
   public void awaitIdle() {
     await().atMost(TIMEOUT).pollInterval(Duration.ofMillis(5)).until(() -> elector.isSettled());

@@ -400,9 +400,7 @@ class LeaderElectorTest {
     h.api.createLease("other", 15, START_WALL, START_WALL, 2);
     h.start(ElectorHarness.config("me", true, true), false);
     await().atMost(TIMEOUT).until(() -> h.listener.leaders.contains("other"));
-    // Wait until the watch is established (its request reached the server).
-    await().atMost(TIMEOUT).until(() -> h.api.calls().stream()
-        .anyMatch(c -> c.method().equals("GET") && c.path().contains("watch=true")));
+    h.awaitWatching();
     h.awaitIdle();
     long getsBefore = h.api.count(Call::isLeaseGet);
 
