@@ -37,7 +37,8 @@ import org.junit.jupiter.api.TestInfo;
 class CoordinatedElectionIT extends ReplicaTestSupport {
 
   private static final List<String> COMMON = List.of("--coordinated", "--lease-duration=6s",
-      "--renew-deadline=4s", "--retry-period=1s", "--work-interval=500ms");
+      "--renew-deadline=4s", "--retry-period=1s", "--work-interval=500ms",
+      "--lease-label=app.kubernetes.io/part-of=coordinated-it");
   private static final List<String> V135 =
       List.of("--binary-version=1.36.0", "--emulation-version=1.35.0");
   private static final List<String> V136 =
@@ -175,6 +176,26 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
         .stream().map(c -> c.getMetadata().getName()).sorted().toList());
   }
 
+  /**
+   * Each candidate's renewTime and pingTime as ages: the server pings a candidate that has not
+   * renewed in the last 5 s and waits up to 5 s for the answer before it elects, so these explain
+   * how long an election takes.
+   */
+  private String candidateTimes() {
+    Instant now = Instant.now();
+    return replicas.withAdmin(admin -> admin.resources(LeaseCandidate.class,
+            LeaseCandidateList.class).inNamespace(replicas.namespace()).list().getItems()
+        .stream().map(c -> c.getMetadata().getName() + " renewed "
+            + age(c.getSpec().getRenewTime(), now) + " ago, pinged "
+            + age(c.getSpec().getPingTime(), now) + " ago")
+        .collect(Collectors.joining("; ")));
+  }
+
+  private static String age(io.fabric8.kubernetes.api.model.MicroTime t, Instant now) {
+    return t == null || t.getTime() == null ? "never"
+        : String.format("%.1f s", seconds(Instant.parse(t.getTime()), now));
+  }
+
   private static double seconds(Instant from, Instant to) {
     return Duration.between(from, to).toMillis() / 1000.0;
   }
@@ -199,6 +220,9 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
     awaitLeads(old, ELECTION);
     awaitThat(Duration.ofSeconds(30), "three candidates",
         () -> candidates().equals(List.of("v135", "v136-a", "v136-b")));
+    // The server created the Lease without labels; the holder's first write adds its own.
+    assertThat(replicas.lease().getMetadata().getLabels())
+        .containsEntry("app.kubernetes.io/part-of", "coordinated-it");
     for (Replica r : List.of(newA, newB)) {
       // The first election may pick a 1.36 replica when it was the only candidate yet; the
       // server then ends its term for v135 (see anOlderCandidateEndsTheTermOfANewerHolder).
@@ -222,6 +246,7 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
 
     // SIGTERM of the holder: candidate withdrawn first, work stopped, Lease released; the
     // server elects the remaining candidate without waiting for an expiry.
+    String before = candidateTimes();
     Instant terminated = Instant.now();
     next.terminate();
     awaitThat(ELECTION, other.identity() + " elected after the SIGTERM\n" + history,
@@ -239,7 +264,8 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
 
     System.out.printf("coordinated: SIGKILL of the holder -> server's next election %.2f s"
         + " (lease 6 s + the server's ping round); SIGTERM of the holder -> next election"
-        + " %.2f s%n", seconds(killed, elected), seconds(terminated, handedOver));
+        + " %.2f s (candidates at the SIGTERM: %s)%n", seconds(killed, elected),
+        seconds(terminated, handedOver), before);
   }
 
   @Test
