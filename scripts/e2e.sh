@@ -73,6 +73,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A command failing outside the checks (set -e) says where, instead of ending the run silently.
+on_err() {
+  local rc=$?
+  say "ERROR: line $1: $2 (exit $rc)"
+}
+set -E
+trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
 
 rm -rf "$OUT"
 mkdir -p "$OUT/pod-logs"
