@@ -62,6 +62,7 @@ final class SimApiServer {
   private long writes;
   private int deletionsMarked;
   private int deletionsFinished;
+  private final List<String> invalid = new ArrayList<>();
   private final java.util.function.LongSupplier clock;
 
   /** @param clock simulated real time, for deletionTimestamp */
@@ -97,6 +98,11 @@ final class SimApiServer {
 
   long writes() {
     return writes;
+  }
+
+  /** The writes rejected as invalid (422), one line each: the elector never sends one. */
+  List<String> invalid() {
+    return invalid;
   }
 
   /** Hand deletes that only marked the Lease, and updates that then completed a deletion. */
@@ -328,7 +334,10 @@ final class SimApiServer {
     return lease == null ? null : new LeaseBuilder(lease).build();
   }
 
-  static Campaign.Reply fail(Campaign.Request request, int code, String reason, String message) {
+  private Campaign.Reply fail(Campaign.Request request, int code, String reason, String message) {
+    if (code == 422) {
+      invalid.add(request.purpose() + " #" + request.id() + ": " + message);
+    }
     return Campaign.Reply.failed(failure(request.verb(), code, reason, message));
   }
 

@@ -166,6 +166,9 @@ final class SimSchedule {
       }
     }
     world.finish();
+    for (String rejected : world.server().invalid()) {
+      violations.add("a write the API server rejects (422): " + rejected);
+    }
     List<String> overlaps = world.ledger().overlaps();
     violations.addAll(overlaps);
     outcome = new Outcome(seed, violations, overlaps.size(), leaderAfterQuiet, bound, takeover,
