@@ -141,8 +141,8 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
     }
   }
 
+  /** The replica set with the common flags; the Lease's history is recorded from the start. */
   private ReplicaSet start(TestInfo info) {
-    // (the replicas' common flags; the Lease history is recorded from the start)
     ReplicaSet set = replicas(info, COMMON);
     history = new LeaseHistory(set);
     return set;
