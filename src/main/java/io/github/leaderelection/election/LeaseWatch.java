@@ -50,7 +50,7 @@ final class LeaseWatch implements AutoCloseable {
       @Override
       public void onDelete(Lease lease, boolean finalStateUnknown) {
         if (!finalStateUnknown && lease != null) {
-          onChange.accept(lease); // its last state: a release, when a deletion was finished off
+          onChange.accept(lease); // its last stored state, then its absence
         }
         onChange.accept(null);
       }

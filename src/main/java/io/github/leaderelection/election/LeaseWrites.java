@@ -78,12 +78,10 @@ public final class LeaseWrites {
     }
     List<String> finalizers = lease.getMetadata().getFinalizers() == null ? new ArrayList<>()
         : new ArrayList<>(lease.getMetadata().getFinalizers());
-    if (record.isHeld() && !isDeleting(lease)) {
-      if (!finalizers.contains(FINALIZER)) {
-        finalizers.add(FINALIZER); // no new finalizer may be added to a Lease being deleted
-      }
-    } else {
-      finalizers.remove(FINALIZER);
+    if (!record.isHeld()) {
+      finalizers.remove(FINALIZER); // released, or a deletion finished off: nobody to protect
+    } else if (!isDeleting(lease) && !finalizers.contains(FINALIZER)) {
+      finalizers.add(FINALIZER); // (no new finalizer may be added to a Lease being deleted)
     }
     lease.getMetadata().setFinalizers(finalizers.isEmpty() ? null : finalizers);
   }
