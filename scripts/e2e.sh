@@ -603,10 +603,12 @@ EOF
 overlapping=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["overlaps"]))' "$analysis")
 read -r terms units nlogs < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["terms"], d["units"], d["logs"])' "$analysis")
 unreleased=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["unreleased"]))' "$analysis")
-if [ "$overlapping" = 0 ] && [ "$terms" -ge 8 ]; then
+# At least: the first leader, 3 after deleted leaders, 1 in the rollout, the killed JVM's
+# retake, the takeover from the frozen pod. Fewer means the logs were not all read.
+if [ "$overlapping" = 0 ] && [ "$terms" -ge 7 ]; then
   ok "0 overlapping work terms: $terms leadership terms, $units units of 'doing stuff...' in $nlogs container logs"
 else
-  fail "$overlapping overlapping work term(s) among $terms terms: $(python3 -c 'import json,sys; print("; ".join(json.loads(sys.argv[1])["overlaps"]))' "$analysis")"
+  fail "$overlapping overlapping work term(s) among $terms terms (at least 7 expected): $(python3 -c 'import json,sys; print("; ".join(json.loads(sys.argv[1])["overlaps"]))' "$analysis")"
 fi
 if [ -z "$unreleased" ]; then ok "each deleted leader logged 'released lease' on SIGTERM"; else fail "deleted leader(s) that did not release the Lease: $unreleased"; fi
 
