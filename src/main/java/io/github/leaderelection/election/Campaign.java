@@ -153,8 +153,12 @@ final class Campaign {
     return lastWriteSentNanos;
   }
 
+  /**
+   * True once this replica knows who leads: an answer from the API server, to a request of ours
+   * or through the watch (a follower whose first read was abandoned may learn it from the watch).
+   */
   boolean firstRoundDone() {
-    return firstRoundDone;
+    return firstRoundDone || view.known();
   }
 
   boolean done() {
@@ -612,6 +616,9 @@ final class Campaign {
     String holder = view.holder();
     if (holder.isEmpty() || holder.equals(reportedLeader)) {
       return;
+    }
+    if (holder.equals(config.identity()) && term == null) {
+      return; // a Lease naming us while we do not lead: told once we have taken it back
     }
     if (reportedLeader != null) {
       metrics.transitionObserved();

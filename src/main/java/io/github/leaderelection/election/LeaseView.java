@@ -116,6 +116,11 @@ public final class LeaseView {
         lastHolderSeenAt, version);
   }
 
+  /** An answer about the Lease has been seen (from a request or the watch). */
+  public synchronized boolean known() {
+    return known;
+  }
+
   public synchronized String holder() {
     return record.holderIdentity();
   }

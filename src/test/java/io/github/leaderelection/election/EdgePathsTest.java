@@ -155,6 +155,17 @@ class EdgePathsTest {
     assertThat(LeaderElectionRecord.fromSpec(lease.getSpec()).holderIdentity()).isEqualTo("me");
   }
 
+  @Test
+  @DisplayName("a watching follower whose reads fail is ready once the watch has told it who leads")
+  void aFollowerLearningTheHolderFromTheWatchIsReady() {
+    h.api.createLease("other", 15, START_WALL, START_WALL, 0);
+    h.api.fail(Call::isLeaseGet, 500, "InternalError", "etcdserver: request timed out");
+    h.start(ElectorHarness.config("me", true, true), false);
+    await().atMost(TIMEOUT).until(() -> h.listener.leaders.contains("other"));
+    assertThat(h.api.calls()).as("its own reads failed").anyMatch(Call::isLeaseGet);
+    assertThat(h.elector.firstRoundDone()).isTrue();
+  }
+
   // -----------------------------------------------------------------------------------------------
   // S2
 
