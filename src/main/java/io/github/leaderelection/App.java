@@ -7,6 +7,7 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.github.leaderelection.access.PermissionCheck;
 import io.github.leaderelection.cli.Settings;
 import io.github.leaderelection.coordinated.LeaseCandidatePublisher;
+import io.github.leaderelection.coordinated.WithdrawBeforeRelease;
 import io.github.leaderelection.election.ElectionConfig;
 import io.github.leaderelection.election.LeaderElector;
 import io.github.leaderelection.election.LeadershipListener;
@@ -34,8 +35,9 @@ public final class App {
   /** Beyond the elector's own bound, before the process gives up on a clean exit. */
   private static final Duration HALT_MARGIN = Duration.ofSeconds(2);
   /**
-   * Bound of the LeaseCandidate's deletion on shutdown. It runs alongside the elector's stop
-   * (which waits for the work first), so it adds nothing to the shutdown bound.
+   * Bound of the LeaseCandidate's deletion on shutdown. It runs alongside the elector's stop and
+   * the release waits for it as for the work (see WithdrawBeforeRelease), within the work-stop
+   * wait, so it adds nothing to the shutdown bound.
    */
   private static final Duration WITHDRAW_BOUND = Duration.ofSeconds(2);
   /** The exit code for a cluster that cannot do what the flags ask (like a bad flag). */
@@ -72,8 +74,22 @@ public final class App {
           log.debug("cannot check for lease candidates yet: {}", e.toString());
         }
       }
+      AtomicReference<LeaderElector> electorRef = new AtomicReference<>();
+      if (election.coordinated()) {
+        candidate = new LeaseCandidatePublisher(client, new LeaseCandidatePublisher.Candidacy(
+            election.namespace(), election.identity(), election.leaseName(),
+            settings.binaryVersion(), settings.emulationVersion()),
+            LeaseCandidatePublisher.DEFAULT_RENEW_INTERVAL, e -> {
+              log.error("{}", e.getMessage());
+              notServed.set(e.getMessage());
+              electorRef.get().stop();
+            });
+      }
       PrometheusMetrics metrics = new PrometheusMetrics(election.leaseName());
       List<LeadershipListener> listeners = new ArrayList<>();
+      if (candidate != null) {
+        listeners.add(new WithdrawBeforeRelease(candidate, WITHDRAW_BOUND));
+      }
       listeners.add(new ArticleController(election.identity(), settings.workInterval()));
       LeaseEvents events = new LeaseEvents(client, election);
       listeners.add(events);
@@ -84,18 +100,9 @@ public final class App {
           new LeaseLock(client, election.namespace(), election.leaseName(),
               election.leaseLabels()),
           new Listeners(listeners), metrics, Ticker.SYSTEM);
+      electorRef.set(elector);
       events.attach(elector);
       metrics.attach(elector);
-      if (election.coordinated()) {
-        candidate = new LeaseCandidatePublisher(client, new LeaseCandidatePublisher.Candidacy(
-            election.namespace(), election.identity(), election.leaseName(),
-            settings.binaryVersion(), settings.emulationVersion()),
-            LeaseCandidatePublisher.DEFAULT_RENEW_INTERVAL, e -> {
-              log.error("{}", e.getMessage());
-              notServed.set(e.getMessage());
-              elector.stop();
-            });
-      }
 
       onTermination(elector, candidate);
       log.info("starting as {} (lease {}, duration {}, renew deadline {}, retry period {}, {})",
@@ -170,8 +177,8 @@ public final class App {
       Signal.handle(new Signal(name), signal -> {
         log.info("received SIG{}, shutting down", signal.getName());
         if (candidate != null) {
-          // First, so that no ping is answered any more: a replica on its way out must not be
-          // elected again after it has released the Lease.
+          // First: no ping is answered any more, and the release waits for the deletion (see
+          // WithdrawBeforeRelease), so a replica on its way out cannot be elected again.
           candidate.withdraw();
         }
         elector.stop();

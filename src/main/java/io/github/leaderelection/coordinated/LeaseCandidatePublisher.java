@@ -251,6 +251,39 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
     }
   }
 
+  /** True once {@link #withdraw} was called (the shutdown has begun). */
+  public boolean withdrawing() {
+    synchronized (lock) {
+      return withdrawal != null;
+    }
+  }
+
+  /**
+   * Waits until the withdrawal that has begun is over (the candidate deleted, or the attempt
+   * failed), at most {@code bound} from its start.
+   *
+   * @return true if it is over
+   */
+  public boolean awaitWithdrawn(Duration bound) throws InterruptedException {
+    CompletableFuture<Void> done;
+    long started;
+    synchronized (lock) {
+      done = withdrawal;
+      started = withdrawStartedNanos;
+    }
+    if (done == null) {
+      return false;
+    }
+    try {
+      done.get(Math.max(0, started + bound.toNanos() - System.nanoTime()), TimeUnit.NANOSECONDS);
+      return true;
+    } catch (TimeoutException e) {
+      return false;
+    } catch (ExecutionException e) {
+      return true;
+    }
+  }
+
   /**
    * Withdraws (if not yet) and waits for it at most {@code bound} from when the withdrawal began
    * (it began at the stop signal, alongside the elector's stop); then stops the thread.

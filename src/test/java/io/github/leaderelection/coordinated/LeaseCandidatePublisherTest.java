@@ -49,6 +49,11 @@ class LeaseCandidatePublisherTest {
 
   private final KubernetesCrudDispatcher crud = new KubernetesCrudDispatcher();
   private final AtomicBoolean served = new AtomicBoolean(true);
+  /** Holds DELETE requests this long, as a slow API server would. */
+  private volatile long deleteDelayMillis;
+  /** When the last DELETE of a candidate was answered (System.nanoTime), 0 before. */
+  private final java.util.concurrent.atomic.AtomicLong deletedAt =
+      new java.util.concurrent.atomic.AtomicLong();
   private final List<String> writes = new CopyOnWriteArrayList<>();
   private final List<LeaseCandidatePublisher.NotServed> notServed = new CopyOnWriteArrayList<>();
   private KubernetesMockServer server;
@@ -75,6 +80,16 @@ class LeaseCandidatePublisherTest {
         }
         if (!"GET".equals(request.getMethod()) && !"test".equals(request.getHeader("User-Agent"))) {
           writes.add(request.getMethod());
+        }
+        if ("DELETE".equals(request.getMethod())) {
+          try {
+            Thread.sleep(deleteDelayMillis);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          MockResponse response = crud.dispatch(request);
+          deletedAt.set(System.nanoTime());
+          return response;
         }
         return crud.dispatch(request);
       }
@@ -222,6 +237,76 @@ class LeaseCandidatePublisherTest {
     Thread.sleep(500); // several renew intervals: nothing is published again
     assertThat(candidate().get()).isNull();
     assertThat(writes).isEmpty();
+  }
+
+  @Test
+  @DisplayName("on shutdown the leader releases the Lease only after its candidate is deleted,"
+      + " even when the delete is slow: the server cannot elect it again on its way out")
+  void theReleaseWaitsForTheWithdrawal() throws Exception {
+    start(Duration.ofMinutes(5));
+    await().until(() -> candidate().get() != null);
+    deleteDelayMillis = 800;
+    try (io.github.leaderelection.election.MockApi lease =
+        new io.github.leaderelection.election.MockApi()) {
+      io.github.leaderelection.election.ElectionConfig config =
+          new io.github.leaderelection.election.ElectionConfig("test", "my-lease", "pod-a",
+              Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofMillis(300), true, false);
+      io.github.leaderelection.election.LeaderElector elector =
+          new io.github.leaderelection.election.LeaderElector(config, lease.lock(),
+              new io.github.leaderelection.election.Listeners(List.of(
+                  new io.github.leaderelection.election.RecordingListener(),
+                  new WithdrawBeforeRelease(publisher, Duration.ofSeconds(2)))),
+              new io.github.leaderelection.election.RecordingMetrics(),
+              io.github.leaderelection.election.Ticker.SYSTEM);
+      Thread thread = new Thread(elector, "elector-withdraw-first");
+      thread.start();
+      await().until(elector::isLeader);
+
+      long stopped = System.nanoTime();
+      publisher.withdraw(); // as App's SIGTERM handler: first the candidate, then the elector
+      elector.stop();
+      assertThat(elector.awaitTermination(config.shutdownBound())).isTrue();
+
+      assertThat(candidate().get()).isNull();
+      List<io.github.leaderelection.election.MockApi.Call> releases = lease.calls().stream()
+          .filter(c -> c.method().equals("PUT") && c.body() != null
+              && c.body().contains("\"leaseDurationSeconds\":1")).toList();
+      assertThat(releases).as("released").hasSize(1);
+      assertThat(releases.get(0).tickerNanos()).as("the release came after the delete")
+          .isGreaterThan(deletedAt.get());
+      assertThat(TimeUnit.NANOSECONDS.toMillis(deletedAt.get() - stopped))
+          .as("the delete was held up 800 ms").isGreaterThanOrEqualTo(700);
+    }
+  }
+
+  @Test
+  @DisplayName("a step-down (no shutdown) is not held up by the withdrawal gate")
+  void aStepDownIsNotHeldUp() throws Exception {
+    try (io.github.leaderelection.election.MockApi lease =
+        new io.github.leaderelection.election.MockApi()) {
+      publisher = new LeaseCandidatePublisher(client, CANDIDACY, Duration.ofMinutes(5),
+          notServed::add);
+      io.github.leaderelection.election.Term[] term = new io.github.leaderelection.election.Term[1];
+      io.github.leaderelection.election.ElectionConfig config =
+          new io.github.leaderelection.election.ElectionConfig("test", "my-lease", "pod-a",
+              Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofMillis(300), true, false);
+      io.github.leaderelection.election.LeaderElector elector =
+          new io.github.leaderelection.election.LeaderElector(config, lease.lock(),
+              new WithdrawBeforeRelease(publisher, Duration.ofSeconds(2)),
+              new io.github.leaderelection.election.RecordingMetrics(),
+              io.github.leaderelection.election.Ticker.SYSTEM);
+      Thread thread = new Thread(elector, "elector-step-down");
+      thread.start();
+      await().until(elector::isLeader);
+      term[0] = elector.term();
+      // Someone else takes the Lease: the replica steps down; its gate thread ends at once.
+      lease.writeRecord(new io.github.leaderelection.election.LeaderElectionRecord("other", 15,
+          Instant.now(), Instant.now(), 1));
+      await().until(() -> !elector.isLeader());
+      assertThat(term[0].awaitWorkStopped(Duration.ofSeconds(1))).isTrue();
+      elector.stop();
+      assertThat(elector.awaitTermination(config.shutdownBound())).isTrue();
+    }
   }
 
   @Test

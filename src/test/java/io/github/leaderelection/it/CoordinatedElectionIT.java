@@ -264,8 +264,9 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
 
     System.out.printf("coordinated: SIGKILL of the holder -> server's next election %.2f s"
         + " (lease 6 s + the server's ping round); SIGTERM of the holder -> next election"
-        + " %.2f s (candidates at the SIGTERM: %s)%n", seconds(killed, elected),
-        seconds(terminated, handedOver), before);
+        + " %.2f s, of which the replica's own stop until its release %.2f s (candidates at the"
+        + " SIGTERM: %s)%n", seconds(killed, elected), seconds(terminated, handedOver),
+        seconds(terminated, loggedAt(next, "released lease")), before);
   }
 
   @Test
@@ -352,6 +353,62 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
         + " (its log) %.3f s; step-down -> the older candidate elected %.2f s (the Lease has to"
         + " expire first: 6 s, then the server's ping round)%n",
         seconds(preferred, steppedDown), seconds(steppedDown, elected));
+  }
+
+  @Test
+  @DisplayName("replicas holding only the ServiceAccount's token, with k8s/rbac.yaml and the"
+      + " Component's Role, publish, answer pings, lead and withdraw without a single 403")
+  void theServiceAccountWithTheComponentsRoleIsEnough(TestInfo info) throws Exception {
+    String namespace = namespaceFor(info);
+    Path root = Path.of(System.getProperty("project.root", System.getProperty("user.dir")))
+        .toAbsolutePath();
+    assertThat(controlPlane.kubectl("create", "namespace", namespace).exitCode()).isZero();
+    CommandResult applied = controlPlane.kubectl("apply", "-n", namespace,
+        "-f", root.resolve("k8s/rbac.yaml").toString(),
+        "-f", root.resolve("k8s/coordinated/leasecandidate-rbac.yaml").toString());
+    assertThat(applied.exitCode()).as(applied.output()).isZero();
+    CommandResult token = controlPlane.kubectl("create", "token", "leaderelection-sa", "-n",
+        namespace, "--duration=1h");
+    assertThat(token.exitCode()).as(token.output()).isZero();
+    // The admin kubeconfig's cluster and CA, with the ServiceAccount's token as the only user.
+    Path kubeconfig = controlPlane.workDir().resolve(namespace + "-sa.kubeconfig");
+    java.nio.file.Files.copy(controlPlane.kubeconfig(), kubeconfig);
+    for (List<String> edit : List.of(
+        List.of("config", "set-credentials", "sa", "--token=" + token.output().trim()),
+        List.of("config", "set-context", "--current", "--user=sa", "--namespace=" + namespace))) {
+      List<String> command = new ArrayList<>(List.of(controlPlane.kubectlBinary().toString(),
+          "--kubeconfig=" + kubeconfig));
+      command.addAll(edit);
+      CommandResult result = CommandResult.run(command, Duration.ofSeconds(30));
+      assertThat(result.exitCode()).as(result.output()).isZero();
+    }
+    String kubeconfigText = java.nio.file.Files.readString(kubeconfig);
+    assertThat(kubeconfigText).contains("token:");
+
+    replicas = ReplicaSet.of(controlPlane, namespace, "my-lease", COMMON,
+        ReplicaSet.appLauncher(), kubeconfig);
+    history = new LeaseHistory(replicas);
+    Replica newer = start("sa-v136", V136);
+    Replica older = start("sa-v135", V135);
+    awaitLeads(older, ELECTION);
+    Instant terminated = Instant.now();
+    older.terminate();
+    assertThat(older.awaitExit(Duration.ofSeconds(30))).as(older.log()).isZero();
+    awaitThat(ELECTION, "sa-v136 elected after the SIGTERM\n" + history,
+        () -> "sa-v136".equals(replicas.holder()));
+    awaitLeads(newer, Duration.ofSeconds(30));
+    assertThat(older.logged("withdrew lease candidate " + namespace + "/sa-v135"))
+        .as(older.log()).isTrue();
+    for (Replica r : replicas.replicas()) {
+      assertThat(r.texts()).as(r.log()).noneMatch(line -> line.contains(" 403")
+          || line.toLowerCase(java.util.Locale.ROOT).contains("forbidden")
+          || line.contains("missing permissions") || line.contains("cannot "));
+    }
+    assertNoOverlappingWork();
+    System.out.printf("coordinated with the ServiceAccount's token: SIGTERM of the holder -> next"
+        + " election %.2f s, of which the replica's own stop until its release %.2f s%n",
+        seconds(terminated, history.heldBy("sa-v136", terminated).orElseThrow()),
+        seconds(terminated, loggedAt(older, "released lease")));
   }
 
   @Test
