@@ -111,8 +111,8 @@ public final class App {
           (election.watch() ? "watching" : "polling") + (election.coordinated()
               ? ", coordinated: binary version " + settings.binaryVersion()
                   + ", emulation version " + settings.emulationVersion() : ""));
-      // The election starts first; the endpoints and the JVM metrics (a few hundred classes of
-      // JMX) follow while its first request is on the wire, off the start-up path.
+      // The election starts first; the endpoints follow while its first request is on the wire,
+      // off the start-up path (the JVM metrics only register on the first scrape).
       Thread electorThread = new Thread(elector, "elector");
       electorThread.start();
       if (candidate != null) {
@@ -140,7 +140,6 @@ public final class App {
           return 1;
         }
       }
-      metrics.registerJvmMetrics();
       electorThread.join();
       permissions.stop();
       if (candidate != null) {

@@ -49,11 +49,13 @@ public final class PrometheusMetrics implements ElectionMetrics {
         })
         .register(registry);
     transitions = Counter.builder()
+        .withoutExemplars() // no exemplars: their sampler wakes a thread every second (idle CPU)
         .name("leader_election_transitions_total")
         .help("Leadership changes this replica observed (the holder changed to another identity)")
         .labelNames("name")
         .register(registry);
     renewLatency = Histogram.builder()
+        .withoutExemplars()
         .name("leader_election_renew_duration_seconds")
         .help("Latency of the leader's renew requests")
         .labelNames("name", "result")
@@ -61,16 +63,19 @@ public final class PrometheusMetrics implements ElectionMetrics {
         .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
         .register(registry);
     renewFailures = Counter.builder()
+        .withoutExemplars()
         .name("leader_election_renew_failures_total")
         .help("Renew attempts by the leader that failed")
         .labelNames("name")
         .register(registry);
     apiErrors = Counter.builder()
+        .withoutExemplars()
         .name("leader_election_api_errors_total")
         .help("Failed Lease requests by verb and HTTP status (0 = no response)")
         .labelNames("name", "verb", "code")
         .register(registry);
     slowpath = Counter.builder()
+        .withoutExemplars()
         .name("leader_election_slowpath_total")
         .help("Renewals by the leader that needed a GET first (its optimistic write conflicted),"
             + " as client-go counts them")
@@ -85,10 +90,18 @@ public final class PrometheusMetrics implements ElectionMetrics {
     renewLatency.labelValues(leaseName, "failure");
   }
 
-  /** Adds the JVM's own metrics (memory, GC, threads, CPU); separate because it is slow to load. */
-  public void registerJvmMetrics() {
-    JvmMetrics.builder().register(registry);
+  /**
+   * Adds the JVM's own metrics (memory, GC, threads, CPU) on the first scrape: a few hundred
+   * classes of JMX and some MiB that a replica nobody scrapes never needs.
+   */
+  private synchronized void registerJvmMetrics() {
+    if (!jvmMetricsRegistered) {
+      jvmMetricsRegistered = true;
+      JvmMetrics.builder().register(registry);
+    }
   }
+
+  private boolean jvmMetricsRegistered;
 
   /** The elector whose state the gauges read. */
   public void attach(LeaderElector elector) {
@@ -122,6 +135,7 @@ public final class PrometheusMetrics implements ElectionMetrics {
 
   /** Writes everything in the Prometheus text format (version 0.0.4). */
   void writeTo(OutputStream out) throws IOException {
+    registerJvmMetrics();
     PrometheusTextFormatWriter.create().write(out, registry.scrape());
   }
 

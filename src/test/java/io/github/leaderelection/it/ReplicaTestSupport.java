@@ -47,8 +47,10 @@ abstract class ReplicaTestSupport {
   }
 
   protected static ConditionFactory await(Duration atMost) {
+    // A replica's endpoints come up shortly after its election starts: until then a probe of
+    // them is refused, which is "not yet", not a failure.
     return Awaitility.await().atMost(atMost).pollInterval(Duration.ofMillis(50))
-        .pollDelay(Duration.ZERO);
+        .pollDelay(Duration.ZERO).ignoreExceptionsInstanceOf(java.net.ConnectException.class);
   }
 
   /**
