@@ -557,7 +557,12 @@ inside() {
   trap stop TERM INT
   # Nothing of the node may land in host paths: a private /run, /var/log and /tmp for the tools.
   mkdir -p "$STATE/fs/run" "$STATE/fs/var-log" "$STATE/fs/tmp" "$STATE/fs/sysctl" \
-    "$STATE/fs/var-lib/upper" "$STATE/fs/var-lib/work"
+    "$STATE/fs/var-lib/upper" "$STATE/fs/var-lib/work" "$STATE/fs/node-bin" "$STATE/fs/cp-bin"
+  # The binaries may live under /tmp or /run (KUBEAPITEST_DIR, XDG_CACHE_HOME), which are
+  # replaced next: keep them reachable through bind mounts of this namespace's own.
+  mount --bind "$BIN" "$STATE/fs/node-bin"
+  mount --bind "$CP_BIN" "$STATE/fs/cp-bin"
+  BIN="$STATE/fs/node-bin" CP_BIN="$STATE/fs/cp-bin"
   mount --bind "$STATE/fs/run" /run
   mount --bind "$STATE/fs/var-log" /var/log
   mount --bind "$STATE/fs/tmp" /tmp
