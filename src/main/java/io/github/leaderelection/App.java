@@ -97,8 +97,7 @@ public final class App {
         listeners.add(new PodLabeler(client, election.namespace(), settings.podName()));
       }
       LeaderElector elector = new LeaderElector(election,
-          new LeaseLock(client, election.namespace(), election.leaseName(),
-              election.leaseLabels()),
+          new LeaseLock(client, election.namespace(), election.leaseName()),
           new Listeners(listeners), metrics, Ticker.SYSTEM);
       electorRef.set(elector);
       events.attach(elector);

@@ -21,22 +21,11 @@ public final class LeaseLock {
   private final KubernetesClient client;
   private final String namespace;
   private final String name;
-  private final java.util.Map<String, String> labels;
 
   public LeaseLock(KubernetesClient client, String namespace, String name) {
-    this(client, namespace, name, java.util.Map.of());
-  }
-
-  /**
-   * @param labels put on the Lease with every write (client-go's {@code NewWithLabels}); other
-   *     labels on the Lease are kept
-   */
-  public LeaseLock(KubernetesClient client, String namespace, String name,
-      java.util.Map<String, String> labels) {
     this.client = client;
     this.namespace = namespace;
     this.name = name;
-    this.labels = java.util.Map.copyOf(labels);
   }
 
   /** The current Lease, or null if it does not exist. */
@@ -44,9 +33,12 @@ public final class LeaseLock {
     return call(Verb.GET, () -> resource().get());
   }
 
-  /** Creates the Lease holding {@code record}; fails with 409 if it already exists. */
+  /**
+   * Creates the Lease holding {@code record}, as {@link LeaseWrites} builds it without labels;
+   * fails with 409 if it already exists. (The elector sends the objects its requests carry.)
+   */
   public Lease create(LeaderElectionRecord record) {
-    return create(LeaseWrites.forCreate(namespace, name, record, labels, true));
+    return create(LeaseWrites.forCreate(namespace, name, record, java.util.Map.of(), true));
   }
 
   /** Creates {@code lease} (built by {@link LeaseWrites}); fails with 409 if it already exists. */
@@ -59,7 +51,7 @@ public final class LeaseLock {
    * means somebody else wrote since {@code base} was read.
    */
   public Lease update(Lease base, LeaderElectionRecord record) {
-    return update(LeaseWrites.forUpdate(base, record, labels, true));
+    return update(LeaseWrites.forUpdate(base, record, java.util.Map.of(), true));
   }
 
   /** Writes {@code next} (built by {@link LeaseWrites}), conditional on its resourceVersion. */

@@ -33,17 +33,17 @@ class LeaseLabelsAndSlowpathTest {
   }
 
   @Test
-  @DisplayName("LeaseLock puts its labels on a created Lease")
+  @DisplayName("LeaseWrites puts the labels on a created Lease")
   void labelsOnCreate() {
     try (MockApi api = new MockApi()) {
-      LeaseLock lock = new LeaseLock(api.client(), MockApi.NAMESPACE, MockApi.LEASE, LABELS);
-      lock.create(new LeaderElectionRecord("me", 15, START_WALL, START_WALL, 0));
+      api.lock().create(LeaseWrites.forCreate(MockApi.NAMESPACE, MockApi.LEASE,
+          new LeaderElectionRecord("me", 15, START_WALL, START_WALL, 0), LABELS, true));
       assertThat(api.lease().getMetadata().getLabels()).containsAllEntriesOf(LABELS);
     }
   }
 
   @Test
-  @DisplayName("LeaseLock adds its labels on an update (a takeover of a Lease created without"
+  @DisplayName("LeaseWrites adds the labels on an update (a takeover of a Lease created without"
       + " them) and keeps everybody else's labels")
   void labelsOnUpdateKeepOthers() {
     try (MockApi api = new MockApi()) {
@@ -56,8 +56,8 @@ class LeaseLabelsAndSlowpathTest {
       Lease labelled = api.client().leases().inNamespace(MockApi.NAMESPACE).resource(created)
           .update();
 
-      LeaseLock lock = new LeaseLock(api.client(), MockApi.NAMESPACE, MockApi.LEASE, LABELS);
-      lock.update(labelled, new LeaderElectionRecord("me", 15, START_WALL, START_WALL, 1));
+      api.lock().update(LeaseWrites.forUpdate(labelled,
+          new LeaderElectionRecord("me", 15, START_WALL, START_WALL, 1), LABELS, true));
       assertThat(api.lease().getMetadata().getLabels()).containsOnly(
           Map.entry("owner", "someone-else"), Map.entry("team", ""),
           Map.entry("app.kubernetes.io/part-of", "demo"));
@@ -66,7 +66,7 @@ class LeaseLabelsAndSlowpathTest {
   }
 
   @Test
-  @DisplayName("a lock without labels writes none")
+  @DisplayName("a write without labels writes none")
   void noLabelsByDefault() {
     try (MockApi api = new MockApi()) {
       api.lock().create(new LeaderElectionRecord("me", 15, START_WALL, START_WALL, 0));
@@ -83,7 +83,7 @@ class LeaseLabelsAndSlowpathTest {
           Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofMillis(200), true, false,
           false, LABELS);
       LeaderElector elector = new LeaderElector(config,
-          new LeaseLock(api.client(), MockApi.NAMESPACE, MockApi.LEASE, config.leaseLabels()),
+          api.lock(), // the labels come from the config, through the objects the elector sends
           new RecordingListener(), new RecordingMetrics(), Ticker.SYSTEM);
       Thread thread = new Thread(elector, "elector-labels");
       thread.start();
