@@ -126,13 +126,7 @@ final class SimApiServer {
 
   /** What the client sends: the object {@link LeaseWrites} built for the request. */
   private static Lease sent(Campaign.Request request) {
-    Lease body = request.toSend();
-    if (body == null) {
-      body = request.verb() == LeaseLock.Verb.CREATE
-          ? LeaseWrites.forCreate(NAMESPACE, NAME, request.record(), Map.of(), true)
-          : LeaseWrites.forUpdate(request.base(), request.record(), Map.of(), true);
-    }
-    return copy(body);
+    return copy(request.toSend());
   }
 
   private Campaign.Reply create(Campaign.Request request) {
