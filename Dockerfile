@@ -49,7 +49,7 @@ RUN set -eu; cd /train; \
     JDK_JAVA_OPTIONS="$JVM_FLAGS" MALLOC_ARENA_MAX=2 \
       /usr/lib/jvm/jre/bin/java -XX:+UnlockDiagnosticVMOptions -XX:ServiceThreadCleanupInterval=10000 \
       -XX:TrimNativeHeapInterval=60000 -XX:AOTCacheOutput=/train/leaderelection.aot \
-      -cp @/app/classpath-file io.github.leaderelection.cli.LeaderElectionCommand \
+      -cp @/app/classpath-file io.github.leaderelection.app.Main \
       --lease-name=my-lease --health-port=18080 --work-interval=1s > training.log 2>&1 & java=$!; \
     for i in $(seq 1 300); do grep -q 'doing stuff' training.log && break; sleep 0.2; done; \
     grep -q 'doing stuff' training.log || { cat training.log; exit 1; }; \
@@ -58,7 +58,7 @@ RUN set -eu; cd /train; \
     grep -q 'released lease' training.log || { cat training.log; exit 1; }; \
     test -s /train/leaderelection.aot; \
     /usr/lib/jvm/jre/bin/java $JVM_FLAGS -XX:AOTCache=/train/leaderelection.aot -XX:AOTMode=on \
-      -cp @/app/classpath-file io.github.leaderelection.cli.LeaderElectionCommand --version
+      -cp @/app/classpath-file io.github.leaderelection.app.Main --version
 
 # ---- runtime --------------------------------------------------------------------------------
 FROM gcr.io/distroless/base-debian12:nonroot
@@ -82,4 +82,4 @@ COPY --from=build /out/app /app
 COPY --from=train /train/leaderelection.aot /app/aot/leaderelection.aot
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["java", "-XX:+UnlockDiagnosticVMOptions", "-XX:ServiceThreadCleanupInterval=10000", "-XX:TrimNativeHeapInterval=60000", "-XX:AOTCache=/app/aot/leaderelection.aot", "-cp", "@/app/classpath-file", "io.github.leaderelection.cli.LeaderElectionCommand"]
+ENTRYPOINT ["java", "-XX:+UnlockDiagnosticVMOptions", "-XX:ServiceThreadCleanupInterval=10000", "-XX:TrimNativeHeapInterval=60000", "-XX:AOTCache=/app/aot/leaderelection.aot", "-cp", "@/app/classpath-file", "io.github.leaderelection.app.Main"]

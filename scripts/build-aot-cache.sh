@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE_IN_IMAGE=/app/aot/leaderelection.aot
-MAIN_CLASS=io.github.leaderelection.cli.LeaderElectionCommand
+MAIN_CLASS=io.github.leaderelection.app.Main
 LEASE=my-lease
 NAMESPACE=default
 

@@ -1,6 +1,7 @@
 package io.github.leaderelection.election;
 
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import io.github.leaderelection.election.ElectionRules.Decision;
 import java.time.Duration;
 import java.time.Instant;
@@ -32,7 +33,8 @@ final class Campaign {
   static final long NEVER = Long.MAX_VALUE;
 
   /** Why a request is sent. */
-  enum Purpose { READ, CREATE, RENEW, TAKE_OVER, RETAKE, FINISH_DELETE, RELEASE, RELEASE_READ }
+  enum Purpose { READ, CREATE, RENEW, TAKE_OVER, RETAKE, FINISH_DELETE, YIELD, RELEASE,
+    RELEASE_READ }
 
   /**
    * One request to the API server.
@@ -43,11 +45,11 @@ final class Campaign {
    * @param sentAt when it was sent (monotonic): the start of the fence a won write gives
    * @param deadline when it is abandoned if not answered
    */
-  record Request(long id, Purpose purpose, LeaseLock.Verb verb, Lease base,
+  record Request(long id, Purpose purpose, ApiVerb verb, Lease base,
       LeaderElectionRecord record, Lease toSend, long sentAt, long deadline) {
 
     boolean isWrite() {
-      return verb != LeaseLock.Verb.GET;
+      return verb != ApiVerb.GET;
     }
   }
 
@@ -93,6 +95,7 @@ final class Campaign {
   private final Random random;
   private final FailureLog failures;
   private final long retryNanos;
+  private final KubernetesClient client;
 
   private volatile Term term;
   private volatile Lease lastWritten;
@@ -120,10 +123,14 @@ final class Campaign {
   private long workWaitUntil;
   private long releaseDeadline;
   private boolean releaseRetried;
+  /** A chosen end (step-down, work returned): release once the work has stopped, then go on. */
+  private boolean yieldPending;
+  /** No acquisition before this (monotonic): after a step-down. */
+  private long stayOutUntil;
 
   Campaign(ElectionConfig config, LeaseView view, Ticker ticker, Port port,
       LeadershipListener listener, ElectionMetrics metrics, BooleanSupplier watchLive,
-      BooleanSupplier stopRequested, Random random) {
+      BooleanSupplier stopRequested, Random random, KubernetesClient client) {
     this.config = config;
     this.view = view;
     this.ticker = ticker;
@@ -133,6 +140,7 @@ final class Campaign {
     this.watchLive = watchLive;
     this.stopRequested = stopRequested;
     this.random = random;
+    this.client = client;
     this.failures = new FailureLog(ticker);
     this.retryNanos = config.retryPeriod().toNanos();
     this.nextAttemptAt = ticker.nanoTime();
@@ -228,7 +236,8 @@ final class Campaign {
     }
     long now = ticker.nanoTime();
     phase = Phase.STOPPING;
-    endTerm("stopping", now);
+    yieldPending = false;
+    endTerm(TermEnd.CLOSED, "", now);
     if (inFlight != null && !mayMakeUsHolder(inFlight)) {
       // A read changes nothing, and a renewal leaves us the holder we already are (a late one
       // makes the release conflict, and the release reads and tries again). Only an acquisition
@@ -246,6 +255,16 @@ final class Campaign {
     if (inFlight != null) {
       return Math.min(inFlight.deadline(), termDeadline());
     }
+    if (yieldPending) {
+      long blocked = workBlockedUntil();
+      if (blocked > now) {
+        return blocked; // woken when the work stops
+      }
+      yieldPending = false;
+      if (yieldLease(now)) {
+        return inFlight.deadline();
+      }
+    }
     long due = dueAt(now);
     if (due > now) {
       return Math.min(due, termDeadline());
@@ -257,6 +276,9 @@ final class Campaign {
 
   /** When the next attempt is due. */
   private long dueAt(long now) {
+    if (term == null && now < stayOutUntil) {
+      return stayOutUntil; // stepped down: stays out, whatever the Lease says
+    }
     if (term == null) {
       long blocked = workBlockedUntil();
       if (blocked > now) {
@@ -306,7 +328,7 @@ final class Campaign {
       if (leading) {
         metrics.slowpathExercised();
       }
-      send(Purpose.READ, LeaseLock.Verb.GET, null, null, now);
+      send(Purpose.READ, ApiVerb.GET, null, null, now);
       return;
     }
     Decision d = ElectionRules.decide(seen, now, config.identity(), leading,
@@ -316,30 +338,30 @@ final class Campaign {
     int duration = config.leaseDurationSeconds();
     Instant wall = ticker.now();
     switch (d.action()) {
-      case READ -> send(Purpose.READ, LeaseLock.Verb.GET, null, null, now);
+      case READ -> send(Purpose.READ, ApiVerb.GET, null, null, now);
       case WAIT -> {
         recovered();
         nextAttemptAt = now + pollDelay(false);
       }
-      case STEP_DOWN -> endTerm(stepDownReason(seen, d), now);
+      case STEP_DOWN -> stepDownFor(seen, d, now);
       case FINISH_DELETE -> {
         log.info("lease {} was deleted by hand and nobody's claim on it runs any more; finishing"
             + " the deletion", config.leaseKey());
-        send(Purpose.FINISH_DELETE, LeaseLock.Verb.UPDATE, seen.lease(),
+        send(Purpose.FINISH_DELETE, ApiVerb.UPDATE, seen.lease(),
             LeaderElectionRecord.released(wall, old.leaseTransitions()), now);
       }
-      case CREATE -> send(Purpose.CREATE, LeaseLock.Verb.CREATE, null,
+      case CREATE -> send(Purpose.CREATE, ApiVerb.CREATE, null,
           new LeaderElectionRecord(me, duration, wall, wall, 0), now);
       case RENEW -> {
         Instant acquired = termAcquireTime != null ? termAcquireTime : wall;
         LeaderElectionRecord next = new LeaderElectionRecord(me, duration, acquired, wall,
             old.leaseTransitions());
         if (seen.exists()) {
-          send(Purpose.RENEW, LeaseLock.Verb.UPDATE, seen.lease(), next, now);
+          send(Purpose.RENEW, ApiVerb.UPDATE, seen.lease(), next, now);
         } else {
           log.warn("lease {} was deleted while this replica leads; creating it again",
               config.leaseKey());
-          send(Purpose.RENEW, LeaseLock.Verb.CREATE, null, next, now);
+          send(Purpose.RENEW, ApiVerb.CREATE, null, next, now);
         }
       }
       case TAKE_OVER -> {
@@ -348,26 +370,28 @@ final class Campaign {
           log.warn("leaseTransitions of lease {} is at its maximum ({}); counting again from 0",
               config.leaseKey(), old.leaseTransitions());
         }
-        send(Purpose.TAKE_OVER, LeaseLock.Verb.UPDATE, seen.lease(),
+        send(Purpose.TAKE_OVER, ApiVerb.UPDATE, seen.lease(),
             new LeaderElectionRecord(me, duration, wall, wall, transitions), now);
       }
       case RETAKE -> {
         log.info("lease {} names this replica, which is not leading (restarted, or a renewal"
             + " stored late); taking it back as a new term", config.leaseKey());
-        send(Purpose.RETAKE, LeaseLock.Verb.UPDATE, seen.lease(),
+        send(Purpose.RETAKE, ApiVerb.UPDATE, seen.lease(),
             new LeaderElectionRecord(me, duration, wall, wall, old.leaseTransitions()), now);
       }
       default -> throw new IllegalStateException("unexpected decision " + d);
     }
   }
 
-  private void send(Purpose purpose, LeaseLock.Verb verb, Lease base,
+  private void send(Purpose purpose, ApiVerb verb, Lease base,
       LeaderElectionRecord record, long now) {
-    boolean releasing = purpose == Purpose.RELEASE || purpose == Purpose.RELEASE_READ;
+    boolean releasing = purpose == Purpose.RELEASE || purpose == Purpose.RELEASE_READ
+        || purpose == Purpose.YIELD;
     long timeout = (releasing ? config.releaseTimeout() : config.requestTimeout()).toNanos();
-    long deadline = releasing ? Math.min(now + timeout, releaseDeadline) : now + timeout;
+    long deadline = releasing && purpose != Purpose.YIELD
+        ? Math.min(now + timeout, releaseDeadline) : now + timeout;
     boolean finalize = !config.coordinated(); // the server manages a coordinated Lease
-    Lease toSend = record == null ? null : verb == LeaseLock.Verb.CREATE
+    Lease toSend = record == null ? null : verb == ApiVerb.CREATE
         ? LeaseWrites.forCreate(config.namespace(), config.leaseName(), record,
             config.leaseLabels(), finalize)
         : LeaseWrites.forUpdate(base, record, config.leaseLabels(), finalize);
@@ -402,6 +426,11 @@ final class Campaign {
         log.atInfo().addKeyValue("event", "released").log("released lease {}", config.leaseKey());
         finish();
       }
+      case YIELD -> {
+        wrote(lease, request.sentAt(), now);
+        log.atInfo().addKeyValue("event", "released").log("released lease {}", config.leaseKey());
+        nextAttemptAt = Math.max(now, stayOutUntil);
+      }
       default -> {
         wrote(lease, request.sentAt(), now);
         conflicted = false;
@@ -410,8 +439,9 @@ final class Campaign {
         if (current != null) {
           metrics.renewAttempt(Duration.ofNanos(now - request.sentAt()), true);
           if (!current.extend(request.sentAt())) {
-            endTerm("the renewal of lease " + config.leaseKey() + " was answered after the renew"
-                + " deadline (" + Durations.format(config.renewDeadline()) + ")", now);
+            log.info("the renewal of lease {} was answered after the renew deadline ({})",
+                config.leaseKey(), Durations.format(config.renewDeadline()));
+            endTerm(TermEnd.EXPIRED, "", now);
           }
         } else if (phase == Phase.RUNNING) {
           startTerm(request.sentAt(), now);
@@ -425,6 +455,13 @@ final class Campaign {
     LeaseApiException api = failure instanceof LeaseApiException e ? e : null;
     if (request.purpose() == Purpose.RELEASE || request.purpose() == Purpose.RELEASE_READ) {
       releaseFailed(request, api, failure);
+      return;
+    }
+    if (request.purpose() == Purpose.YIELD) {
+      // Whatever went wrong, the Lease expires by itself; campaign again after the stay-out.
+      log.info("could not release lease {} ({}); it expires by itself", config.leaseKey(),
+          api != null ? api.explain(config.leaseKey()) : failure.toString());
+      nextAttemptAt = Math.max(now, stayOutUntil);
       return;
     }
     boolean leading = term != null;
@@ -443,7 +480,7 @@ final class Campaign {
       nextAttemptAt = leading ? now : now + pollDelay(false);
       return;
     }
-    if (api != null && api.code() == 404 && request.verb() == LeaseLock.Verb.UPDATE) {
+    if (api != null && api.code() == 404 && request.verb() == ApiVerb.UPDATE) {
       // The Lease was deleted under us: decide again from "it does not exist".
       firstRoundDone = true;
       view.observe(null, now);
@@ -521,45 +558,94 @@ final class Campaign {
       return;
     }
     if (!current.isValid()) {
-      String reason = current.endReason();
+      TermEnd reason = current.endReason().orElse(TermEnd.EXPIRED);
       if (current.workFailure() != null) {
         fatal = current.workFailure();
         stop();
-      } else if ("stopping".equals(reason) && stopRequested.getAsBoolean()) {
+      } else if (reason == TermEnd.CLOSED && stopRequested.getAsBoolean()) {
         stop(); // ended by the stop request itself, before this thread got to it
       } else {
-        endTerm("expired".equals(reason) || reason == null ? "failed to renew lease "
-            + config.leaseKey() + " within " + Durations.format(config.renewDeadline())
-            : reason, now);
+        endTerm(reason, "", now);
+        if (reason == TermEnd.WORK_RETURNED) {
+          yieldPending = true; // the work gave leadership up: release it, as a step-down does
+          stayOutUntil = Math.max(stayOutUntil, now + config.requeueDelay().toNanos());
+        }
       }
       return;
     }
     LeaseView.Snapshot seen = view.snapshot();
     Decision d = ElectionRules.decide(seen, now, config.identity(), true, config.coordinated());
     if (d.action() == ElectionRules.Action.STEP_DOWN) {
-      endTerm(stepDownReason(seen, d), now);
+      stepDownFor(seen, d, now);
     }
   }
 
-  private String stepDownReason(LeaseView.Snapshot seen, Decision d) {
+  /** The rules say a leader must stop: say why, in the election's vocabulary. */
+  private void stepDownFor(LeaseView.Snapshot seen, Decision d, long now) {
     if (seen.record().isEndOfTermFor(config.identity())) {
-      return "end of term on lease " + config.leaseKey() + ": the API server prefers "
-          + d.holder() + " as the next holder";
+      endTerm(TermEnd.END_OF_TERM, d.holder(), now);
+    } else if (seen.deleting() && seen.record().isHeldBy(config.identity())) {
+      endTerm(TermEnd.DELETED, "", now);
+    } else if (d.holder().isEmpty()) {
+      endTerm(TermEnd.RELEASED_BY_OTHER, "", now);
+    } else {
+      endTerm(TermEnd.TAKEN_OVER, d.holder(), now);
     }
-    if (seen.deleting() && seen.record().isHeldBy(config.identity())) {
-      return "lease " + config.leaseKey() + " is being deleted; stepping down so that the"
-          + " deletion can complete";
-    }
-    return takenOverReason(d.holder());
   }
 
-  private String takenOverReason(String holder) {
-    return holder.isEmpty() ? "lease " + config.leaseKey() + " was released by someone else"
-        : "lease " + config.leaseKey() + " was taken over by " + holder;
+  /** The log line of a term's end: the article's words where it has them. */
+  private String endMessage(TermEnd reason, String detail) {
+    String lease = config.leaseKey();
+    return switch (reason) {
+      case EXPIRED -> "failed to renew lease " + lease + " within "
+          + Durations.format(config.renewDeadline());
+      case TAKEN_OVER -> "lease " + lease + " was taken over by " + detail;
+      case RELEASED_BY_OTHER -> "lease " + lease + " was released by someone else";
+      case DELETED -> "lease " + lease + " is being deleted; stepping down so that the deletion"
+          + " can complete";
+      case END_OF_TERM -> "end of term on lease " + lease + ": the API server prefers " + detail
+          + " as the next holder";
+      case WORK_RETURNED -> "leader work returned; giving up lease " + lease;
+      case STEPPED_DOWN -> "stepping down from lease " + lease
+          + (detail.isEmpty() ? "" : " for " + detail);
+      case CLOSED -> "stopping: giving up lease " + lease;
+      case WORK_FAILED -> "leader work failed beyond retrying; giving up lease " + lease;
+      case ELECTION_FAILED -> "leader election of lease " + lease + " failed";
+    };
+  }
+
+  /**
+   * Steps down now (if leading) and stays out of the election for {@code stayOut}: the term ends,
+   * the Lease is released once the work has stopped, and no acquisition is tried before then.
+   */
+  void stepDown(TermEnd reason, Duration stayOut) {
+    if (phase != Phase.RUNNING) {
+      return;
+    }
+    long now = ticker.nanoTime();
+    stayOutUntil = Math.max(stayOutUntil, now + stayOut.toNanos());
+    if (term != null) {
+      endTerm(reason, Durations.format(stayOut), now);
+      yieldPending = true;
+    }
+  }
+
+  /** Releases the Lease while going on as a candidate (after a chosen end); false if not ours. */
+  private boolean yieldLease(long now) {
+    Lease mine = lastWritten;
+    if (!config.releaseOnCancel() || mine == null
+        || !LeaderElectionRecord.fromSpec(mine.getSpec()).isHeldBy(config.identity())) {
+      return false;
+    }
+    LeaderElectionRecord prev = LeaderElectionRecord.fromSpec(mine.getSpec());
+    send(Purpose.YIELD, ApiVerb.UPDATE, mine,
+        LeaderElectionRecord.released(ticker.now(), prev.leaseTransitions()), now);
+    return true;
   }
 
   private void startTerm(long sentAt, long now) {
-    Term t = new Term(ticker, config.renewDeadline(), ++terms, sentAt);
+    Term t = new Term(ticker, config.renewDeadline(), ++terms, sentAt,
+        fencingToken(lastWritten), config.identity(), config.leaseKey(), client);
     if (!t.isValid()) {
       log.info("lease {} was acquired, but the answer came after the renew deadline; trying again",
           config.leaseKey());
@@ -575,19 +661,20 @@ final class Campaign {
     listener.startedLeading(t);
   }
 
-  private void endTerm(String reason, long now) {
+  private void endTerm(TermEnd why, String detail, long now) {
     Term t = term;
     if (t == null) {
       return;
     }
     term = null;
-    t.end(reason);
+    t.end(why);
+    TermEnd reason = t.endReason().orElse(why); // the first reason wins (a lapse, a failure)
     ended.add(new Ended(t, now));
     boolean running = phase == Phase.RUNNING;
     if (running) {
-      log.atInfo().addKeyValue("event", "lost").log("{}", reason);
+      log.atInfo().addKeyValue("event", "lost").log("{}", endMessage(reason, detail));
     }
-    listener.stoppedLeading();
+    listener.stoppedLeading(t, reason);
     if (running && t.workFailure() != null) {
       fatal = t.workFailure();
       stop();
@@ -679,7 +766,7 @@ final class Campaign {
    */
   private void release(Lease base, long now) {
     LeaderElectionRecord prev = LeaderElectionRecord.fromSpec(base.getSpec());
-    send(Purpose.RELEASE, LeaseLock.Verb.UPDATE, base,
+    send(Purpose.RELEASE, ApiVerb.UPDATE, base,
         LeaderElectionRecord.released(ticker.now(), prev.leaseTransitions()), now);
   }
 
@@ -699,7 +786,7 @@ final class Campaign {
     long now = ticker.nanoTime();
     if (api != null && api.isConflict() && !releaseRetried && now < releaseDeadline) {
       releaseRetried = true;
-      send(Purpose.RELEASE_READ, LeaseLock.Verb.GET, null, null, now);
+      send(Purpose.RELEASE_READ, ApiVerb.GET, null, null, now);
       return;
     }
     if (api != null && api.isConflict()) {
@@ -720,6 +807,20 @@ final class Campaign {
   private long finish() {
     phase = Phase.DONE;
     return NEVER;
+  }
+
+  /**
+   * The fencing token of a term started by {@code acquired}: the resourceVersion of the write
+   * that started it (see {@link Term#fencingToken()} for why it only ever grows).
+   */
+  static long fencingToken(Lease acquired) {
+    String version = acquired == null || acquired.getMetadata() == null ? null
+        : acquired.getMetadata().getResourceVersion();
+    try {
+      return version == null ? -1 : Long.parseLong(version);
+    } catch (NumberFormatException e) {
+      return -1; // an API server whose resourceVersions are not numbers: no token
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -30,8 +30,10 @@ import java.util.Objects;
  *     its term ({@code preferredHolder}). Needs the CoordinatedLeaderElection feature gate.
  * @param leaseLabels labels this replica puts on the Lease with each of its writes (client-go's
  *     {@code NewWithLabels}), e.g. to select Leases by owner
+ * @param requeueDelay how long a replica whose whole-term work returned stays out of the election
+ *     before it campaigns again
  */
-public record ElectionConfig(
+record ElectionConfig(
     String namespace,
     String leaseName,
     String identity,
@@ -41,7 +43,8 @@ public record ElectionConfig(
     boolean releaseOnCancel,
     boolean watch,
     boolean coordinated,
-    java.util.Map<String, String> leaseLabels) {
+    java.util.Map<String, String> leaseLabels,
+    Duration requeueDelay) {
 
   /** client-go's factor: a renew loop must fit a few retries before its deadline. */
   public static final double JITTER_FACTOR = 1.2;
@@ -53,6 +56,11 @@ public record ElectionConfig(
     Objects.requireNonNull(leaseDuration, "leaseDuration");
     Objects.requireNonNull(renewDeadline, "renewDeadline");
     Objects.requireNonNull(retryPeriod, "retryPeriod");
+    Objects.requireNonNull(requeueDelay, "requeueDelay");
+    if (requeueDelay.isNegative()) {
+      throw new IllegalArgumentException("requeueDelay must not be negative, got "
+          + Durations.format(requeueDelay));
+    }
     String problem = timingProblem(leaseDuration, renewDeadline, retryPeriod);
     if (problem != null) {
       throw new IllegalArgumentException(problem);
@@ -71,30 +79,39 @@ public record ElectionConfig(
         releaseOnCancel, watch, false, java.util.Map.of());
   }
 
+  /** Without a requeue delay of its own: one retry period. */
+  public ElectionConfig(String namespace, String leaseName, String identity,
+      Duration leaseDuration, Duration renewDeadline, Duration retryPeriod,
+      boolean releaseOnCancel, boolean watch, boolean coordinated,
+      java.util.Map<String, String> leaseLabels) {
+    this(namespace, leaseName, identity, leaseDuration, renewDeadline, retryPeriod,
+        releaseOnCancel, watch, coordinated, leaseLabels, retryPeriod);
+  }
+
   /**
    * client-go's rules: leaseDuration &gt; renewDeadline &gt; 1.2 &times; retryPeriod &gt; 0.
    *
-   * @return a one-line explanation of the first rule broken, naming the flags, or null.
+   * @return a one-line explanation of the first rule broken, naming the fields, or null.
    */
   public static String timingProblem(Duration leaseDuration, Duration renewDeadline,
       Duration retryPeriod) {
     if (retryPeriod.isNegative() || retryPeriod.isZero()) {
-      return "--retry-period must be greater than 0 (got " + Durations.format(retryPeriod) + ")";
+      return "retryPeriod must be greater than 0 (got " + Durations.format(retryPeriod) + ")";
     }
     if (leaseDuration.compareTo(renewDeadline) <= 0) {
-      return "--lease-duration (" + Durations.format(leaseDuration)
-          + ") must be greater than --renew-deadline (" + Durations.format(renewDeadline) + ")";
+      return "leaseDuration (" + Durations.format(leaseDuration)
+          + ") must be greater than renewDeadline (" + Durations.format(renewDeadline) + ")";
     }
     if (leaseDuration.toNanos() % 1_000_000_000L != 0) {
       // The Lease stores whole seconds: a truncated value would let followers take over before
       // the leader's fence ends (10.9s written as 10s), a rounded one would surprise the operator.
-      return "--lease-duration must be whole seconds (the Lease stores seconds), got "
+      return "leaseDuration must be whole seconds (the Lease stores seconds), got "
           + leaseDuration.toMillis() + "ms";
     }
     long minRenew = (long) (JITTER_FACTOR * retryPeriod.toNanos());
     if (renewDeadline.toNanos() <= minRenew) {
-      return "--renew-deadline (" + Durations.format(renewDeadline)
-          + ") must be greater than 1.2 x --retry-period ("
+      return "renewDeadline (" + Durations.format(renewDeadline)
+          + ") must be greater than 1.2 x retryPeriod ("
           + Durations.format(Duration.ofNanos(minRenew)) + ")";
     }
     return null;

@@ -13,7 +13,7 @@ public interface ElectionMetrics {
   }
 
   /** A Lease request failed; {@code code} is the HTTP status or 0 when the server was unreachable. */
-  default void apiError(LeaseLock.Verb verb, int code) {
+  default void apiError(ApiVerb verb, int code) {
   }
 
   /** The leader had to read the Lease before renewing (its optimistic write conflicted). */

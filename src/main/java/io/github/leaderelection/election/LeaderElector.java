@@ -2,32 +2,35 @@ package io.github.leaderelection.election;
 
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import java.time.Duration;
-import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.FutureTask;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs one replica's side of the election until {@link #stop()}: the {@link Campaign} state
- * machine on a thread of its own, its requests on short-lived API threads, the {@link LeaseWatch}
- * feeding the {@link LeaseView}.
+ * Runs one {@link Campaign} against the real API server: the runtime under {@link LeaderElection}.
  *
- * <p>The elector's thread never blocks on the API server: a request runs on an API thread and its
- * answer comes back as an event, so the thread is always free to end a term at its deadline, to
- * stop on SIGTERM, or to give up on a request that has not completed (headers and body) within
- * its bound. Events (answers, watch changes, the stop) are handled one at a time on that thread;
- * the rules themselves are in {@link ElectionRules}.
+ * <p>One concurrency idiom: the campaign's state is owned by one thread at a time (a turn on the
+ * shared elector thread, {@link SharedThreads#elector()}), and everything else posts events to it:
+ * answers of requests (run on API threads), watch changes, the work's end, stop. A turn handles the
+ * events, lets the campaign decide, and schedules the next turn for when the campaign wants to be
+ * woken (at least every retry period, the heartbeat of {@code /healthz}). A turn never blocks, so
+ * the elector is always free to end a term at its deadline, to stop, or to give up on a request
+ * that has not completed (headers and body) within its bound.
  */
-public final class LeaderElector implements Runnable {
+final class LeaderElector implements Runnable {
 
   private static final Logger log = LoggerFactory.getLogger(LeaderElector.class);
 
@@ -36,189 +39,268 @@ public final class LeaderElector implements Runnable {
   private final Ticker ticker;
   private final LeaseView view;
   private final Campaign campaign;
-  private final Signal wakeup = new Signal();
   private final Queue<Runnable> events = new ConcurrentLinkedQueue<>();
   private final Map<Long, FutureTask<?>> pending = new ConcurrentHashMap<>();
+  private final ScheduledExecutorService elector;
   private final ExecutorService io;
+  private final AtomicBoolean queued = new AtomicBoolean();
+  private final AtomicBoolean started = new AtomicBoolean();
+  private final CompletableFuture<Void> terminated = new CompletableFuture<>();
+  private final long maxSleepNanos;
   private volatile boolean stopRequested;
-  private volatile Thread thread;
+  private volatile boolean turning;
+  private volatile boolean finished;
   private volatile long heartbeatNanos;
   private volatile Throwable failure;
+  private ScheduledFuture<?> timer;
   private LeaseWatch watch;
 
-  public LeaderElector(ElectionConfig config, LeaseLock lock, LeadershipListener listener,
+  /** An elector on the shared threads. */
+  LeaderElector(ElectionConfig config, LeaseLock lock, LeadershipListener listener,
       ElectionMetrics metrics, Ticker ticker) {
+    this(config, lock, listener, metrics, ticker, SharedThreads.elector(), SharedThreads.api());
+  }
+
+  /**
+   * @param listener called on the elector's turn: must return at once (see
+   *     {@link LeaderElection}, which hands user listeners to their own executor)
+   */
+  LeaderElector(ElectionConfig config, LeaseLock lock, LeadershipListener listener,
+      ElectionMetrics metrics, Ticker ticker, ScheduledExecutorService elector,
+      ExecutorService io) {
     this.config = config;
     this.lock = lock;
     this.ticker = ticker;
+    this.elector = elector;
+    this.io = io;
     this.view = new LeaseView(config.leaseDuration().toNanos());
-    this.io = apiThreads();
-    // Listeners are contained: one that throws is logged and the election goes on.
-    LeadershipListener contained = new Listeners(List.of(listener));
-    this.campaign = new Campaign(config, view, ticker, new ApiPort(), contained, metrics,
-        () -> watch != null && watch.isLive(), () -> stopRequested, new Random());
+    this.campaign = new Campaign(config, view, ticker, new ApiPort(), listener, metrics,
+        () -> watch != null && watch.isLive(), () -> stopRequested, new Random(), lock.client());
+    this.maxSleepNanos = config.retryPeriod().toNanos();
     this.heartbeatNanos = ticker.nanoTime();
   }
 
-  /** Runs the election on the calling thread until {@link #stop()}; releases the Lease on the way out. */
+  /** Starts the election; returns at once. Runs until {@link #stop()}. */
+  void start() {
+    if (!started.compareAndSet(false, true)) {
+      return;
+    }
+    heartbeatNanos = ticker.nanoTime();
+    post(() -> {
+      if (config.watch()) {
+        watch = LeaseWatch.start(lock, lease -> {
+          long at = ticker.nanoTime();
+          post(() -> view.observe(lease, at));
+        });
+      }
+      log.atInfo().addKeyValue("event", "candidate")
+          .log("attempting to acquire leader lease {}...", config.leaseKey());
+    });
+  }
+
+  /** Starts the election and waits until it has stopped (for a thread of its own). */
   @Override
   public void run() {
-    thread = Thread.currentThread();
-    if (config.watch()) {
-      watch = LeaseWatch.start(lock, lease -> {
-        if (view.observe(lease, ticker.nanoTime())) {
-          wakeup.raise();
-        }
-      });
-    }
-    log.atInfo().addKeyValue("event", "candidate")
-        .log("attempting to acquire leader lease {}...", config.leaseKey());
-    // Wake at least every retry period even with nothing to do: a cheap heartbeat for /healthz.
-    long maxSleep = config.retryPeriod().toNanos();
+    start();
     try {
-      while (true) {
-        heartbeatNanos = ticker.nanoTime();
-        for (Runnable event; (event = events.poll()) != null; ) {
-          event.run();
-        }
-        long next = campaign.tick();
-        if (campaign.done()) {
-          break;
-        }
-        if (!events.isEmpty()) {
-          continue;
-        }
-        long wait = Math.min(next - ticker.nanoTime(), maxSleep);
-        if (wait > 0) {
-          wakeup.await(wait);
-        }
-      }
+      terminated.get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      failure = e;
-      abort();
-    } catch (RuntimeException | Error e) {
-      failure = e;
-      log.error("leader election failed; stopping this replica (the Lease is left to expire)", e);
-      abort();
-    } finally {
-      if (watch != null) {
-        watch.close();
-      }
-      io.shutdownNow();
+    } catch (ExecutionException e) {
+      // reported by failure()
     }
   }
 
   /**
-   * Asks {@link #run()} to stop: the term's work is cancelled now, on the caller's thread, whatever
-   * the elector is waiting for; then the Lease is released (if configured) and run() returns,
-   * within {@link ElectionConfig#shutdownBound()}.
+   * Asks the election to stop: the term's work is cancelled now, on the caller's thread, whatever
+   * the elector is waiting for; then the Lease is released (if configured) and the elector
+   * finishes, within {@link ElectionConfig#shutdownBound()}.
    */
-  public void stop() {
+  void stop() {
     stopRequested = true;
     Term t = campaign.term();
     if (t != null) {
-      t.end("stopping");
+      t.end(TermEnd.CLOSED);
     }
-    wakeup.raise();
+    if (!started.get()) {
+      finish();
+      return;
+    }
+    post(() -> { });
   }
 
-  /** Waits for {@link #run()} to return after {@link #stop()}. */
-  public boolean awaitTermination(Duration timeout) throws InterruptedException {
-    Thread t = thread;
-    if (t == null) {
+  /** Steps down now and stays out of the election for {@code stayOut}. */
+  void stepDown(TermEnd reason, Duration stayOut) {
+    post(() -> campaign.stepDown(reason, stayOut));
+  }
+
+  /** Waits for the elector to finish after {@link #stop()}. */
+  boolean awaitTermination(Duration timeout) throws InterruptedException {
+    if (!started.get()) {
       return true;
     }
-    t.join(Math.max(1, timeout.toMillis()));
-    return !t.isAlive();
+    try {
+      terminated.get(Math.max(1, timeout.toNanos()), TimeUnit.NANOSECONDS);
+      return true;
+    } catch (ExecutionException e) {
+      return true;
+    } catch (TimeoutException e) {
+      return false;
+    }
+  }
+
+  /** Completes when the elector has finished (normally, or exceptionally on a failure). */
+  CompletableFuture<Void> termination() {
+    return terminated;
   }
 
   /**
-   * Why the replica stopped on its own, or null: an unexpected error in the elector, or leader
-   * work that failed beyond retrying. The process should exit non-zero.
+   * Why the election stopped on its own, or null: an unexpected error in the elector, or leader
+   * work that failed beyond retrying.
    */
-  public Throwable failure() {
+  Throwable failure() {
     Throwable f = failure;
     return f != null ? f : campaign.fatal();
   }
 
-  /** True while this replica holds a valid term. */
-  public boolean isLeader() {
+  boolean isLeader() {
     Term t = campaign.term();
     return t != null && t.isValid();
   }
 
-  /** The current term, or null when following. */
-  public Term term() {
+  Term term() {
     return campaign.term();
   }
 
-  /** True once an attempt got an answer from the API server: this replica knows who leads. */
-  public boolean firstRoundDone() {
+  boolean firstRoundDone() {
     return campaign.firstRoundDone();
   }
 
-  /** The holder this replica last observed, or empty. */
-  public String observedHolder() {
+  String observedHolder() {
     return view.holder();
   }
 
   /** Monotonic nanoseconds since our last successful write to the Lease, or -1 if none yet. */
-  public long nanosSinceLastRenew() {
+  long nanosSinceLastRenew() {
     long last = campaign.lastWriteSentNanos();
     return last == 0 ? -1 : ticker.nanoTime() - last;
   }
 
   /**
-   * Monotonic nanoseconds since the elector's thread last went round its loop. It goes round at
-   * least every retry period, API server or not; a large value means the thread is stuck.
+   * Monotonic nanoseconds since the elector last took a turn for this election. It takes one at
+   * least every retry period, API server or not; a large value means it is stuck. 0 once it has
+   * finished normally.
    */
-  public long nanosSinceHeartbeat() {
-    Thread t = thread;
-    if (t != null && !t.isAlive()) {
-      return campaign.done() ? 0 : Long.MAX_VALUE;
+  long nanosSinceHeartbeat() {
+    if (finished) {
+      return failure != null ? Long.MAX_VALUE : 0;
     }
     return ticker.nanoTime() - heartbeatNanos;
   }
 
-  /** The Lease as our own last successful write returned it (for its uid), or null. */
-  public Lease lastWrittenLease() {
+  Lease lastWrittenLease() {
     return campaign.lastWritten();
   }
 
-  public ElectionConfig config() {
+  ElectionConfig config() {
     return config;
   }
 
-  /**
-   * For tests: the elector is waiting with no request on the wire and no event to handle, so the
-   * outcome of its last round is complete.
-   */
-  public boolean isSettled() {
-    Thread t = thread;
-    if (t == null || !t.isAlive()) {
-      return true;
-    }
-    if (campaign.requestInFlight() || !events.isEmpty()) {
-      return false;
-    }
-    Thread.State state = t.getState();
-    return (state == Thread.State.TIMED_WAITING || state == Thread.State.WAITING)
-        && Arrays.stream(t.getStackTrace()).anyMatch(e ->
-            e.getClassName().equals(Signal.class.getName()) && e.getMethodName().equals("await"));
+  boolean isFinished() {
+    return finished;
   }
 
-  /** After an unexpected failure: end the term so no work goes on; nothing else is trusted. */
-  private void abort() {
-    Term t = campaign.term();
-    if (t != null) {
-      t.end("the elector failed");
+  /**
+   * For tests: no turn is running or queued, no request on the wire and no event to handle, so
+   * the outcome of the last round is complete.
+   */
+  boolean isSettled() {
+    if (finished) {
+      return true;
     }
+    return !turning && !queued.get() && events.isEmpty() && !campaign.requestInFlight();
   }
 
   private void post(Runnable event) {
     events.add(event);
-    wakeup.raise();
+    schedule();
+  }
+
+  private void schedule() {
+    if (!finished && queued.compareAndSet(false, true)) {
+      try {
+        elector.execute(this::turn);
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        queued.set(false);
+        fail(e);
+      }
+    }
+  }
+
+  /** One turn: handle the events, let the campaign act, plan the next turn. */
+  private void turn() {
+    turning = true;
+    queued.set(false);
+    try {
+      if (finished) {
+        return;
+      }
+      heartbeatNanos = ticker.nanoTime();
+      for (Runnable event; (event = events.poll()) != null; ) {
+        event.run();
+      }
+      long next = campaign.tick();
+      if (campaign.done()) {
+        finish();
+        return;
+      }
+      if (!events.isEmpty()) {
+        schedule();
+        return;
+      }
+      long wait = Math.max(0, Math.min(next - ticker.nanoTime(), maxSleepNanos));
+      if (timer != null) {
+        timer.cancel(false);
+      }
+      timer = elector.schedule(this::schedule, wait, TimeUnit.NANOSECONDS);
+    } catch (RuntimeException | Error e) {
+      fail(e);
+    } finally {
+      turning = false;
+    }
+  }
+
+  private void fail(Throwable e) {
+    failure = e;
+    log.error("leader election of lease {} failed; stopping it (the Lease is left to expire)",
+        config.leaseKey(), e);
+    Term t = campaign.term();
+    if (t != null) {
+      t.end(TermEnd.ELECTION_FAILED);
+    }
+    finish();
+  }
+
+  private void finish() {
+    if (finished) {
+      return;
+    }
+    finished = true;
+    if (timer != null) {
+      timer.cancel(false);
+    }
+    LeaseWatch w = watch;
+    if (w != null) {
+      w.close();
+    }
+    pending.values().forEach(task -> task.cancel(true));
+    pending.clear();
+    Throwable f = failure;
+    if (f != null) {
+      terminated.completeExceptionally(f);
+    } else {
+      terminated.complete(null);
+    }
   }
 
   private Lease execute(Campaign.Request request) {
@@ -230,7 +312,7 @@ public final class LeaderElector implements Runnable {
     };
   }
 
-  /** Requests run on API threads; their answers are posted back to the elector's thread. */
+  /** Requests run on API threads; their answers are posted back to the elector. */
   private final class ApiPort implements Campaign.Port {
 
     @Override
@@ -263,17 +345,7 @@ public final class LeaderElector implements Runnable {
 
     @Override
     public void wake() {
-      wakeup.raise();
+      post(() -> { });
     }
-  }
-
-  /** Daemon threads, created on demand and gone after a minute of idleness. */
-  private static ExecutorService apiThreads() {
-    AtomicInteger n = new AtomicInteger();
-    return Executors.newCachedThreadPool(r -> {
-      Thread t = new Thread(r, "lease-api-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
   }
 }

@@ -1,27 +1,44 @@
 package io.github.leaderelection.election;
 
 /**
- * What the elector tells the rest of the program. Called on the elector's thread: implementations
- * must return quickly (start the work with {@link Term#startWork}). An exception is logged and the
- * election goes on.
+ * Notifications about leadership, for logs, metrics, Events and labels. The leader's work does not
+ * belong here: give it to the builder ({@link LeaderElection.Builder#work} or
+ * {@link LeaderElection.Builder#periodicWork}), which runs it on the term's thread and fences it.
+ *
+ * <p><b>Threads and order.</b> Listeners are called off the election's critical path, on the
+ * listener executor ({@link LeaderElection.Builder#listenerExecutor}), one call at a time per
+ * election, in the order the events happened: for every term exactly one
+ * {@link #startedLeading} and then exactly one {@link #stoppedLeading}. A slow listener delays
+ * only later listener calls, never a renewal; one that throws is logged and the others still run.
+ * By the time a call runs, the state may have moved on (a {@code startedLeading} may arrive when
+ * the term has already ended): check the term.
  */
 public interface LeadershipListener {
 
   /**
-   * This replica just became leader; {@code term} is the fence for its work and owns its
-   * cancellation: start the work with {@link Term#startWork}.
+   * This replica became leader for {@code term}.
+   *
+   * @param term the new term (maybe ended already by the time this runs)
    */
   default void startedLeading(Term term) {
   }
 
   /**
-   * This replica is no longer leader (lost the lease, could not renew in time, or shutting down).
-   * Called after the term ended, so a fenced worker has already been told to stop.
+   * The term that {@link #startedLeading} announced has ended; its work has been interrupted
+   * (it may still be finishing: {@link Term#awaitWorkStopped}).
+   *
+   * @param term the term that ended
+   * @param reason why it ended
    */
-  default void stoppedLeading() {
+  default void stoppedLeading(Term term, TermEnd reason) {
   }
 
-  /** The observed holder changed (possibly to this replica itself). Never called with an empty holder. */
+  /**
+   * The holder of the Lease changed, as this replica observed it (also to this replica itself,
+   * once it leads). Never called with an empty identity: a released Lease is not a new leader.
+   *
+   * @param identity the new holder
+   */
   default void newLeader(String identity) {
   }
 }

@@ -15,14 +15,14 @@ public final class LeaseApiException extends RuntimeException {
 
   private static final long serialVersionUID = 1L;
 
-  private final LeaseLock.Verb verb;
+  private final ApiVerb verb;
   private final int code;
   private final String server;
 
   /**
    * @param server the API server's URL, for messages about reaching it
    */
-  public LeaseApiException(LeaseLock.Verb verb, KubernetesClientException cause, String server) {
+  public LeaseApiException(ApiVerb verb, KubernetesClientException cause, String server) {
     super(cause.getMessage(), cause);
     this.verb = verb;
     // fabric8 reports "no response" as 0 or -1 depending on where the request failed.
@@ -30,7 +30,7 @@ public final class LeaseApiException extends RuntimeException {
     this.server = server;
   }
 
-  public LeaseLock.Verb verb() {
+  public ApiVerb verb() {
     return verb;
   }
 

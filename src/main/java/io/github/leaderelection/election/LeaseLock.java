@@ -15,8 +15,6 @@ import io.fabric8.kubernetes.client.dsl.Resource;
  */
 public final class LeaseLock {
 
-  /** The API verbs the elector uses, for error messages that name the missing permission. */
-  public enum Verb { GET, CREATE, UPDATE, WATCH, LIST }
 
   private final KubernetesClient client;
   private final String namespace;
@@ -30,7 +28,7 @@ public final class LeaseLock {
 
   /** The current Lease, or null if it does not exist. */
   public Lease get() {
-    return call(Verb.GET, () -> resource().get());
+    return call(ApiVerb.GET, () -> resource().get());
   }
 
   /**
@@ -43,7 +41,7 @@ public final class LeaseLock {
 
   /** Creates {@code lease} (built by {@link LeaseWrites}); fails with 409 if it already exists. */
   public Lease create(Lease lease) {
-    return call(Verb.CREATE, () -> client.leases().inNamespace(namespace).resource(lease).create());
+    return call(ApiVerb.CREATE, () -> client.leases().inNamespace(namespace).resource(lease).create());
   }
 
   /**
@@ -60,7 +58,11 @@ public final class LeaseLock {
       // Without a resourceVersion the write would be unconditional: never allowed here.
       throw new IllegalArgumentException("refusing an update without resourceVersion");
     }
-    return call(Verb.UPDATE, () -> client.leases().inNamespace(namespace).resource(next).update());
+    return call(ApiVerb.UPDATE, () -> client.leases().inNamespace(namespace).resource(next).update());
+  }
+
+  KubernetesClient client() {
+    return client;
   }
 
   public String namespace() {
@@ -75,7 +77,7 @@ public final class LeaseLock {
     return client.leases().inNamespace(namespace).withName(name);
   }
 
-  private <T> T call(Verb verb, java.util.function.Supplier<T> request) {
+  private <T> T call(ApiVerb verb, java.util.function.Supplier<T> request) {
     try {
       return request.get();
     } catch (KubernetesClientException e) {

@@ -8,13 +8,13 @@ import org.slf4j.LoggerFactory;
  * Several listeners as one, called in order. A listener that throws is logged and skipped: a
  * failing Event or pod label must never stop the election or the other listeners.
  */
-public final class Listeners implements LeadershipListener {
+final class Listeners implements LeadershipListener {
 
   private static final Logger log = LoggerFactory.getLogger(Listeners.class);
 
   private final List<LeadershipListener> all;
 
-  public Listeners(List<LeadershipListener> all) {
+  Listeners(List<LeadershipListener> all) {
     this.all = List.copyOf(all);
   }
 
@@ -24,8 +24,8 @@ public final class Listeners implements LeadershipListener {
   }
 
   @Override
-  public void stoppedLeading() {
-    all.forEach(l -> contain(l, "stoppedLeading", l::stoppedLeading));
+  public void stoppedLeading(Term term, TermEnd reason) {
+    all.forEach(l -> contain(l, "stoppedLeading", () -> l.stoppedLeading(term, reason)));
   }
 
   @Override
@@ -37,7 +37,7 @@ public final class Listeners implements LeadershipListener {
     try {
       call.run();
     } catch (RuntimeException e) {
-      log.error("listener {}.{} failed; the election goes on", listener.getClass().getName(),
+      log.warn("listener {}.{} failed; the election goes on", listener.getClass().getName(),
           method, e);
     }
   }

@@ -1,28 +1,47 @@
 package io.github.leaderelection.election;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.Resource;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One term of leadership: the fence the leader's work checks before every unit, and the
- * cancellation of that work (client-go's per-term context).
+ * One term of leadership: what the leader's work receives. It says whether the work may still act
+ * ({@link #isValid()}), for how long at most ({@link #remaining()}), carries the
+ * {@linkplain #fencingToken() fencing token} of the term, and cancels the work when the term ends.
  *
- * <p>A term is valid while it has not ended and less than {@code renewDeadline} has passed, on the
- * local monotonic clock, since the last successful write was <em>sent</em>: the API server cannot
- * have stored it earlier, so no follower can have seen it earlier, so no follower may take over
- * before {@code sent + leaseDuration}. Stopping at {@code sent + renewDeadline} leaves a margin of
- * {@code leaseDuration - renewDeadline} even for a leader whose process was frozen: when it wakes,
- * the check fails before it does anything.
+ * <h2>Validity</h2>
+ * A term is valid while it has not ended and less than {@code renewDeadline} has passed, on this
+ * process's monotonic clock, since the last successful write of the Lease was <em>sent</em>. The
+ * API server cannot have stored that write earlier, so no other replica can have seen it earlier,
+ * so none may take over before {@code sent + leaseDuration}: a term that stops at
+ * {@code sent + renewDeadline} leaves a margin of {@code leaseDuration - renewDeadline} even for a
+ * process that was frozen (when it wakes, the check fails before it does anything). No other
+ * node's clock is trusted.
  *
- * <p>A term ends exactly once, for good: when it is ended (step-down, shutdown) or when its
- * deadline passes, whichever comes first. A renewal answered after that does not bring it back;
- * the elector starts a new term instead, with new work. The work runs on threads started through
- * {@link #startWork}, so the term knows when its work has stopped.
+ * <h2>Ending and cancellation</h2>
+ * A term ends exactly once, for good, for one {@link TermEnd} reason: ended by the election
+ * (lost, stepped down, closed) or lapsed at its deadline. At that moment every work thread the
+ * election started for the term is <em>interrupted</em>, {@link #awaitEnd} returns, and
+ * {@link #isValid()} is false. A renewal answered late never revives a term; the election starts a
+ * new term, with a new token and new work, instead. Work that blocks should do so interruptibly,
+ * and check {@link #isValid()} (or call {@link #checkValid()}) before each action with effects
+ * outside the process; a write that must never land after a newer term's writes goes through
+ * {@link #fencedUpdate}.
+ *
+ * <p>Thread-safe: every method may be called from any thread. Nothing here holds a monitor
+ * ({@code synchronized}), so virtual threads are never pinned.
  */
 public final class Term {
 
@@ -31,135 +50,312 @@ public final class Term {
   private final Ticker ticker;
   private final long renewDeadlineNanos;
   private final long number;
+  private final long fencingToken;
+  private final String identity;
+  private final String leaseKey;
+  private final KubernetesClient client;
   private final CountDownLatch ended = new CountDownLatch(1);
-  private final List<Thread> workers = new ArrayList<>();
-  /** Work threads started and not yet finished; guarded by "this". */
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition workDone = lock.newCondition();
+  // Guarded by lock.
+  private final List<Thread> interruptible = new ArrayList<>();
   private int running;
   private Runnable onWorkStopped = () -> { };
-  // Guarded by "this".
   private long lastRenewSentNanos;
-  private String endReason;
+  private TermEnd endReason;
   private Throwable workFailure;
 
-  Term(Ticker ticker, Duration renewDeadline, long number, long acquiredSentNanos) {
+  Term(Ticker ticker, Duration renewDeadline, long number, long acquiredSentNanos,
+      long fencingToken, String identity, String leaseKey, KubernetesClient client) {
     this.ticker = ticker;
     this.renewDeadlineNanos = renewDeadline.toNanos();
     this.number = number;
     this.lastRenewSentNanos = acquiredSentNanos;
+    this.fencingToken = fencingToken;
+    this.identity = identity;
+    this.leaseKey = leaseKey;
+    this.client = client;
   }
 
-  /** True while this replica may act as leader; false for good once the term has ended or lapsed. */
-  public synchronized boolean isValid() {
-    if (endReason != null) {
-      return false;
+  /** For tests of the fence alone: no token, no identity. */
+  Term(Ticker ticker, Duration renewDeadline, long number, long acquiredSentNanos) {
+    this(ticker, renewDeadline, number, acquiredSentNanos, number, "", "", null);
+  }
+
+  /**
+   * True while this replica may act as leader; false for good once the term has ended or its
+   * deadline has passed (the first call that sees the deadline passed ends the term as
+   * {@link TermEnd#EXPIRED} and interrupts its work). Cheap: call it before every action.
+   */
+  public boolean isValid() {
+    List<Thread> toInterrupt;
+    lock.lock();
+    try {
+      if (endReason != null) {
+        return false;
+      }
+      if (ticker.nanoTime() - lastRenewSentNanos < renewDeadlineNanos) {
+        return true;
+      }
+      toInterrupt = endNow(TermEnd.EXPIRED);
+    } finally {
+      lock.unlock();
     }
-    if (ticker.nanoTime() - lastRenewSentNanos >= renewDeadlineNanos) {
-      endNow("expired");
-      return false;
+    interrupt(toInterrupt);
+    return false;
+  }
+
+  /**
+   * Throws unless the term is {@linkplain #isValid() valid}.
+   *
+   * @throws LeadershipLostException once the term has ended or lapsed, naming why
+   */
+  public void checkValid() {
+    if (!isValid()) {
+      throw new LeadershipLostException("term " + number + " of lease " + leaseKey
+          + " has ended (" + endReason().map(Enum::name).orElse("EXPIRED") + ")");
     }
-    return true;
   }
 
-  /** Monotonic nanoseconds of validity left; 0 or less once over. */
-  public synchronized long remainingNanos() {
-    return endReason != null ? 0 : lastRenewSentNanos + renewDeadlineNanos - ticker.nanoTime();
+  /**
+   * The longest the term can still be valid unless renewed: zero once it has ended. Work that
+   * needs a bound on its actions (a lock timeout, a request deadline) can use it.
+   */
+  public Duration remaining() {
+    lock.lock();
+    try {
+      return endReason != null ? Duration.ZERO
+          : Duration.ofNanos(Math.max(0, lastRenewSentNanos + renewDeadlineNanos
+              - ticker.nanoTime()));
+    } finally {
+      lock.unlock();
+    }
   }
 
-  /** When validity ends unless renewed, on the ticker's clock. */
-  public synchronized long deadlineNanos() {
-    return lastRenewSentNanos + renewDeadlineNanos;
+  /**
+   * The term's fencing token: a number that is greater for every later term of this Lease, across
+   * all replicas and restarts of them. It is the {@code resourceVersion} of the write that started
+   * the term (the create or takeover of the Lease), which an etcd-backed API server takes from its
+   * store's revision counter: a 64-bit number that grows with every write to the cluster and never
+   * goes back, even when the Lease is deleted and created again, and that no edit of the Lease (its
+   * {@code leaseTransitions}, its holder) can lower. Renewals keep the token; a term taken back
+   * after a restart gets a new one.
+   *
+   * <p>Give it to whatever the leader writes, so that the target can refuse a write from an older
+   * term that arrives late: {@link #fencedUpdate} does that for Kubernetes objects. The one case
+   * that breaks the guarantee is an etcd restored from a backup without bumping its revision
+   * ({@code etcdutl snapshot restore --bump-revision}, as the Kubernetes documentation asks).
+   */
+  public long fencingToken() {
+    return fencingToken;
   }
 
-  /** 1 for the first term this process led, for logs and tests. */
+  /** The identity this replica leads as (the Lease's {@code holderIdentity}). */
+  public String identity() {
+    return identity;
+  }
+
+  /** {@code namespace/name} of the Lease this term holds. */
+  public String leaseKey() {
+    return leaseKey;
+  }
+
+  /** 1 for the first term this election led in this process, 2 for the next (for logs). */
   public long number() {
     return number;
   }
 
-  /** When the last successful write of this term was sent, on the ticker's monotonic clock. */
-  public synchronized long lastRenewSentNanos() {
-    return lastRenewSentNanos;
-  }
-
   /**
-   * Waits until the term ends (ended by the elector, or its work failed) or the timeout passes.
-   * Lapsing is not signalled here: work checks {@link #isValid()} before every unit.
+   * Waits until the term ends (ended by the election, or lapsed and detected by the election or
+   * by {@link #isValid()}) or the timeout passes.
    *
    * @return true if the term has ended (the caller must stop), false on timeout
+   * @throws InterruptedException if the waiting thread is interrupted, as a work thread is the
+   *     moment its term ends
    */
   public boolean awaitEnd(Duration timeout) throws InterruptedException {
     return ended.await(Math.max(0, timeout.toNanos()), TimeUnit.NANOSECONDS);
   }
 
-  public synchronized boolean hasEnded() {
-    return endReason != null;
+  /** True once the term has ended (a lapse counts once {@link #isValid()} has seen it). */
+  public boolean hasEnded() {
+    lock.lock();
+    try {
+      return endReason != null;
+    } finally {
+      lock.unlock();
+    }
   }
 
-  /** Why the term ended ("expired", "stopping", ...), or null while it runs. */
-  public synchronized String endReason() {
-    return endReason;
+  /** Why the term ended, or empty while it runs. */
+  public Optional<TermEnd> endReason() {
+    lock.lock();
+    try {
+      return Optional.ofNullable(endReason);
+    } finally {
+      lock.unlock();
+    }
   }
 
   /**
-   * Starts leader work for this term on a new daemon thread. Does nothing once the term has ended.
+   * Writes a Kubernetes object only if no newer term has written it: a conditional update that
+   * carries this term's {@linkplain #fencingToken() token} in the object's annotation
+   * {@value FencedWriter#TOKEN_ANNOTATION} (and the writer's identity in
+   * {@value FencedWriter#HOLDER_ANNOTATION}). It reads the object, refuses if the stored token is
+   * greater than this term's, applies {@code edit} to a copy, and updates it conditional on the
+   * resourceVersion it read; on a conflict (somebody wrote in between) it reads and checks again.
+   * An absent object is created ({@code edit} receives null and returns the object to create).
+   *
+   * <p>So once a write under token {@code n} has been stored, every later write under a token
+   * below {@code n} is refused, whatever the delays between the check and the write: the API
+   * server, not this process's clock, decides.
+   *
+   * @param target the object, e.g. {@code client.configMaps().inNamespace(ns).withName(n)}
+   * @param edit given a copy of the current object (null if absent), returns the object to write;
+   *     called again after a conflict, so it must not have side effects
+   * @return the object as stored
+   * @throws StaleTokenException if a newer term has written the object: the write is refused
+   * @throws LeadershipLostException if this term is no longer valid (nothing was written)
+   * @throws io.fabric8.kubernetes.client.KubernetesClientException for API failures
    */
-  public synchronized void startWork(String name, Runnable work) {
-    if (endReason != null) {
-      return;
+  public <T extends HasMetadata> T fencedUpdate(Resource<T> target, UnaryOperator<T> edit) {
+    return FencedWriter.update(this, target, edit);
+  }
+
+  /**
+   * Waits for the threads that the election started for this term's work to finish.
+   *
+   * @return true if none is running any more
+   */
+  public boolean awaitWorkStopped(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    lock.lock();
+    try {
+      while (running > 0) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        workDone.awaitNanos(left);
+      }
+      return true;
+    } finally {
+      lock.unlock();
     }
-    Thread t = new Thread(() -> {
+  }
+
+  @Override
+  public String toString() {
+    return "Term{" + leaseKey + " #" + number + ", token " + fencingToken + ", "
+        + endReason().map(Enum::name).orElse(isValid() ? "valid" : "ended") + "}";
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The election's side
+
+  /** The election's API client, for fenced writes; null in tests of the fence alone. */
+  KubernetesClient client() {
+    return client;
+  }
+
+  /** When validity ends unless renewed, on the ticker's clock. */
+  long deadlineNanos() {
+    lock.lock();
+    try {
+      return lastRenewSentNanos + renewDeadlineNanos;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** When the last successful write of this term was sent, on the ticker's monotonic clock. */
+  long lastRenewSentNanos() {
+    lock.lock();
+    try {
+      return lastRenewSentNanos;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Starts work for this term on a thread from {@code threads} (which names it). Does nothing once
+   * the term has ended. An interruptible thread is interrupted when the term ends.
+   *
+   * @return false if the term had ended already
+   */
+  boolean startWork(ThreadFactory threads, Runnable work, boolean interruptOnEnd) {
+    Thread[] self = new Thread[1];
+    Thread t = threads.newThread(() -> {
       try {
         work.run();
       } finally {
-        exitWork();
+        exitWork(self[0]);
       }
-    }, name);
-    t.setDaemon(true);
-    workers.add(t);
-    running++;
+    });
+    if (t == null) {
+      throw new IllegalStateException("the work thread factory returned no thread");
+    }
+    self[0] = t;
+    lock.lock();
+    try {
+      if (endReason != null) {
+        return false;
+      }
+      running++;
+      if (interruptOnEnd) {
+        interruptible.add(t);
+      }
+    } finally {
+      lock.unlock();
+    }
     t.start();
+    return true;
+  }
+
+  /** Starts interruptible work on a new daemon platform thread (tests and the simple cases). */
+  boolean startWork(String name, Runnable work) {
+    return startWork(r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    }, work, true);
+  }
+
+  /** True while a thread started by {@link #startWork} (or counted by {@link #enterWork}) runs. */
+  boolean workRunning() {
+    lock.lock();
+    try {
+      return running > 0;
+    } finally {
+      lock.unlock();
+    }
   }
 
   /**
-   * True while a thread started by {@link #startWork} still runs its work. (Counted, not read from
-   * {@code Thread.isAlive}: the work-stopped hook runs on the finishing thread itself, and whoever
-   * it wakes must already see the work as stopped.)
+   * The work hit a failure it cannot go on from (an {@link Error}): the term ends, and the
+   * election closes itself (releasing the Lease) rather than hold the Lease with no work.
    */
-  public synchronized boolean workRunning() {
-    return running > 0;
-  }
-
-  /** Waits for the term's work threads to finish; call after the term ended. */
-  public boolean awaitWorkStopped(Duration timeout) throws InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    List<Thread> all;
-    synchronized (this) {
-      all = List.copyOf(workers);
-    }
-    for (Thread t : all) {
-      long left = deadline - System.nanoTime();
-      if (left > 0) {
-        t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
-      }
-    }
-    return all.stream().noneMatch(Thread::isAlive);
-  }
-
-  /**
-   * The work hit a failure it cannot go on from (an {@link Error}): the term ends, and the elector
-   * stops the replica (releasing the Lease) rather than hold the Lease with no work.
-   */
-  public void workFailed(Throwable failure) {
-    synchronized (this) {
+  void workFailed(Throwable failure) {
+    lock.lock();
+    try {
       if (workFailure == null) {
         workFailure = failure;
       }
+    } finally {
+      lock.unlock();
     }
-    end("leader work failed: " + failure);
+    end(TermEnd.WORK_FAILED);
   }
 
   /** The failure reported by {@link #workFailed}, or null. */
-  public synchronized Throwable workFailure() {
-    return workFailure;
+  Throwable workFailure() {
+    lock.lock();
+    try {
+      return workFailure;
+    } finally {
+      lock.unlock();
+    }
   }
 
   /**
@@ -168,58 +364,100 @@ public final class Term {
    *
    * @return false if the term had already ended or lapsed
    */
-  synchronized boolean extend(long sentNanos) {
+  boolean extend(long sentNanos) {
     if (!isValid()) {
       return false;
     }
-    if (sentNanos > lastRenewSentNanos) {
-      lastRenewSentNanos = sentNanos;
+    lock.lock();
+    try {
+      if (sentNanos > lastRenewSentNanos) {
+        lastRenewSentNanos = sentNanos;
+      }
+      return true;
+    } finally {
+      lock.unlock();
     }
-    return true;
   }
 
   /**
-   * Ends the term now; idempotent, safe from any thread (a SIGTERM handler calls it directly, so
-   * the work stops at once even while the elector waits for a request).
+   * Ends the term now and interrupts its work; idempotent, safe from any thread (a close from
+   * another thread calls it directly, so the work stops at once even while the election waits for
+   * a request).
    *
    * @return true if this call ended it
    */
-  boolean end(String reason) {
-    synchronized (this) {
+  boolean end(TermEnd reason) {
+    List<Thread> toInterrupt;
+    lock.lock();
+    try {
       if (endReason != null) {
         return false;
       }
-      endNow(reason);
+      toInterrupt = endNow(reason);
+    } finally {
+      lock.unlock();
     }
+    interrupt(toInterrupt);
     return true;
   }
 
   void onWorkStopped(Runnable hook) {
-    synchronized (this) {
+    lock.lock();
+    try {
       onWorkStopped = hook;
+    } finally {
+      lock.unlock();
     }
   }
 
-  private void endNow(String reason) {
-    assert Thread.holdsLock(this);
+  private List<Thread> endNow(TermEnd reason) {
     endReason = reason;
     ended.countDown();
+    List<Thread> all = List.copyOf(interruptible);
+    interruptible.clear();
+    return all;
+  }
+
+  private static void interrupt(List<Thread> threads) {
+    Thread me = Thread.currentThread();
+    for (Thread t : threads) {
+      if (t != me) {
+        t.interrupt();
+      }
+    }
   }
 
   /** Counts a unit of work run by a driver of its own (the simulation); see {@link #exitWork}. */
-  synchronized void enterWork() {
-    running++;
+  void enterWork() {
+    lock.lock();
+    try {
+      running++;
+    } finally {
+      lock.unlock();
+    }
   }
 
-  /** The end of a unit or work thread counted as running: wakes the elector once none runs. */
+  /** The end of a unit counted by {@link #enterWork}. */
   void exitWork() {
+    exitWork(null);
+  }
+
+  /** The end of a unit or work thread counted as running: wakes the election once none runs. */
+  private void exitWork(Thread thread) {
     Runnable hook;
-    synchronized (this) {
+    lock.lock();
+    try {
+      if (thread != null) {
+        interruptible.remove(thread);
+      }
       running--;
       if (running > 0) {
         return;
       }
+      workDone.signalAll();
       hook = onWorkStopped;
+    } finally {
+      lock.unlock();
     }
     try {
       hook.run();

@@ -70,14 +70,14 @@ class ElectionRulesTest {
     return Duration.ofSeconds(s);
   }
 
-  private static LeaseApiException api(LeaseLock.Verb verb, int code) {
+  private static LeaseApiException api(ApiVerb verb, int code) {
     return new LeaseApiException(verb, new KubernetesClientException("Failure executing: something"
         + "\nsecond line", code, null), "https://10.96.0.1:443/");
   }
 
   @Test
   void explainsForbiddenWithTheVerbAndTheRbacManifest() {
-    assertThat(api(LeaseLock.Verb.UPDATE, 403).explain("prod/my-lease")).isEqualTo(
+    assertThat(api(ApiVerb.UPDATE, 403).explain("prod/my-lease")).isEqualTo(
         "forbidden (403): missing permission to update leases.coordination.k8s.io in namespace prod;"
             + " apply k8s/rbac.yaml (Role leaderelection-role grants get, create, update on leases)"
             + " and bind it to this pod's ServiceAccount");
@@ -85,21 +85,21 @@ class ElectionRulesTest {
 
   @Test
   void explainsUnauthorized() {
-    assertThat(api(LeaseLock.Verb.GET, 401).explain("prod/my-lease")).isEqualTo(
+    assertThat(api(ApiVerb.GET, 401).explain("prod/my-lease")).isEqualTo(
         "unauthorized (401) to get lease prod/my-lease: the credentials were rejected;"
             + " check the ServiceAccount token or --kubeconfig");
   }
 
   @Test
   void explainsAMissingNamespace() {
-    assertThat(api(LeaseLock.Verb.CREATE, 404).explain("prod/my-lease")).isEqualTo(
+    assertThat(api(ApiVerb.CREATE, 404).explain("prod/my-lease")).isEqualTo(
         "namespace prod not found (404) when trying to create lease prod/my-lease;"
             + " create the namespace or pass --lease-namespace");
   }
 
   @Test
   void explainsAConflictAsALostRace() {
-    LeaseApiException e = api(LeaseLock.Verb.UPDATE, 409);
+    LeaseApiException e = api(ApiVerb.UPDATE, 409);
     assertThat(e.isConflict()).isTrue();
     assertThat(e.explain("prod/my-lease")).contains("another replica wrote first");
   }
@@ -107,7 +107,7 @@ class ElectionRulesTest {
   /** fabric8 reports a failure without any response as -1 (or 0): "cannot reach", never "API error -1". */
   @Test
   void explainsNoResponseAsUnreachable() {
-    LeaseApiException e = new LeaseApiException(LeaseLock.Verb.GET,
+    LeaseApiException e = new LeaseApiException(ApiVerb.GET,
         new KubernetesClientException("Failure executing", new ConnectException("Connection refused")),
         "https://10.96.0.1:443/");
     assertThat(e.isUnreachable()).isTrue();
@@ -119,7 +119,7 @@ class ElectionRulesTest {
 
   @Test
   void otherErrorsKeepOnlyTheFirstLineOfTheCause() {
-    String line = api(LeaseLock.Verb.GET, 500).explain("prod/my-lease");
+    String line = api(ApiVerb.GET, 500).explain("prod/my-lease");
     assertThat(line).startsWith("API error 500 on get of lease prod/my-lease: ").doesNotContain("\n");
   }
 }

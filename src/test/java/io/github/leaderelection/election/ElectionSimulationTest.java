@@ -351,9 +351,9 @@ class ElectionSimulationTest {
     private final List<SimApiServer.Change> seen = new ArrayList<>();
     private long ids;
 
-    private Campaign.Reply send(Campaign.Purpose purpose, LeaseLock.Verb verb,
+    private Campaign.Reply send(Campaign.Purpose purpose, ApiVerb verb,
         io.fabric8.kubernetes.api.model.coordination.v1.Lease base, LeaderElectionRecord record) {
-      var toSend = verb == LeaseLock.Verb.CREATE
+      var toSend = verb == ApiVerb.CREATE
           ? LeaseWrites.forCreate(SimApiServer.NAMESPACE, SimApiServer.NAME, record,
               java.util.Map.of(), true)
           : LeaseWrites.forUpdate(base, record, java.util.Map.of(), true);
@@ -375,7 +375,7 @@ class ElectionSimulationTest {
         + " a finalizer, and the update that removes the last one deletes it with its final state")
     void finalizerSemantics() {
       server.addWatcher(seen::add);
-      var created = send(Campaign.Purpose.CREATE, LeaseLock.Verb.CREATE, null, held("r0")).lease();
+      var created = send(Campaign.Purpose.CREATE, ApiVerb.CREATE, null, held("r0")).lease();
       assertThat(created.getMetadata().getFinalizers()).containsExactly(LeaseWrites.FINALIZER);
 
       server.handDelete();
@@ -385,7 +385,7 @@ class ElectionSimulationTest {
       assertThat(seen).hasSize(2).last().satisfies(c -> assertThat(c.deleted()).isFalse());
       server.handDelete(); // already being deleted: nothing changes
       assertThat(server.current()).isEqualTo(marked);
-      assertThat(send(Campaign.Purpose.CREATE, LeaseLock.Verb.CREATE, null, held("r1")).failure())
+      assertThat(send(Campaign.Purpose.CREATE, ApiVerb.CREATE, null, held("r1")).failure())
           .satisfies(f -> assertThat(((LeaseApiException) f).code()).isEqualTo(409));
 
       // A write to the marked Lease that keeps (does not add) the finalizer: allowed. (Built with
@@ -394,7 +394,7 @@ class ElectionSimulationTest {
       java.time.Instant t = java.time.Instant.parse("2026-11-24T00:00:02Z");
       LeaderElectionRecord renewal = new LeaderElectionRecord("r0", 15, t, t, 0);
       var renewed = server.handle(new Campaign.Request(++ids, Campaign.Purpose.RENEW,
-          LeaseLock.Verb.UPDATE, marked, renewal,
+          ApiVerb.UPDATE, marked, renewal,
           LeaseWrites.forUpdate(marked, renewal, java.util.Map.of(), false), 0, Long.MAX_VALUE), 0);
       assertThat(renewed.failure()).isNull();
       assertThat(LeaseWrites.isDeleting(renewed.lease())).isTrue();
@@ -402,13 +402,13 @@ class ElectionSimulationTest {
       var sneaky = LeaseWrites.forUpdate(renewed.lease(), held("r1"), java.util.Map.of(), true);
       sneaky.getMetadata().setFinalizers(List.of(LeaseWrites.FINALIZER, "other/finalizer"));
       var rejected = server.handle(new Campaign.Request(++ids, Campaign.Purpose.TAKE_OVER,
-          LeaseLock.Verb.UPDATE, renewed.lease(), held("r1"), sneaky, 0, Long.MAX_VALUE), 0);
+          ApiVerb.UPDATE, renewed.lease(), held("r1"), sneaky, 0, Long.MAX_VALUE), 0);
       assertThat(code(rejected)).isEqualTo(422);
       assertThat(rejected.failure()).hasMessageContaining("no new finalizers can be added");
 
       // Finishing the deletion: 200 with the body as sent (never stored), then gone; watchers see
       // DELETED with the last stored state, at a new revision.
-      var finish = send(Campaign.Purpose.FINISH_DELETE, LeaseLock.Verb.UPDATE, renewed.lease(),
+      var finish = send(Campaign.Purpose.FINISH_DELETE, ApiVerb.UPDATE, renewed.lease(),
           LeaderElectionRecord.released(java.time.Instant.EPOCH, 0));
       assertThat(finish.failure()).isNull();
       assertThat(LeaderElectionRecord.fromSpec(finish.lease().getSpec()).isRelease()).isTrue();
@@ -421,13 +421,13 @@ class ElectionSimulationTest {
         assertThat(Long.parseLong(c.lease().getMetadata().getResourceVersion()))
             .isGreaterThan(Long.parseLong(renewed.lease().getMetadata().getResourceVersion()));
       });
-      assertThat(code(send(Campaign.Purpose.RENEW, LeaseLock.Verb.UPDATE, renewed.lease(),
+      assertThat(code(send(Campaign.Purpose.RENEW, ApiVerb.UPDATE, renewed.lease(),
           held("r0")))).isEqualTo(404);
 
       // A released Lease has no finalizer: a delete removes it at once.
-      var again = send(Campaign.Purpose.CREATE, LeaseLock.Verb.CREATE, null, held("r2")).lease();
+      var again = send(Campaign.Purpose.CREATE, ApiVerb.CREATE, null, held("r2")).lease();
       assertThat(again.getMetadata().getUid()).isNotEqualTo(created.getMetadata().getUid());
-      var released = send(Campaign.Purpose.RELEASE, LeaseLock.Verb.UPDATE, again,
+      var released = send(Campaign.Purpose.RELEASE, ApiVerb.UPDATE, again,
           LeaderElectionRecord.released(java.time.Instant.EPOCH, 0)).lease();
       assertThat(released.getMetadata().getFinalizers()).isNullOrEmpty();
       server.handDelete();

@@ -37,7 +37,7 @@ class LeaseApiExceptionTest {
   @DisplayName("a server certificate the CA does not verify: one line naming the CA settings")
   @Test
   void untrustedCertificateNamesTheCaSetting() {
-    LeaseApiException e = new LeaseApiException(LeaseLock.Verb.GET, untrusted(), SERVER);
+    LeaseApiException e = new LeaseApiException(ApiVerb.GET, untrusted(), SERVER);
     assertThat(e.isTls()).isTrue();
     assertThat(e.explain(KEY)).isEqualTo("TLS: the API server's certificate at " + SERVER
         + " is not trusted by the configured CA (certificate-authority /"
@@ -53,7 +53,7 @@ class LeaseApiExceptionTest {
         + " matching IP address 10.0.0.1 found");
     handshake.initCause(new CertificateException(
         "No subject alternative names matching IP address 10.0.0.1 found"));
-    LeaseApiException e = new LeaseApiException(LeaseLock.Verb.UPDATE,
+    LeaseApiException e = new LeaseApiException(ApiVerb.UPDATE,
         new KubernetesClientException("An error has occurred.", handshake), SERVER);
     assertThat(e.explain(KEY)).startsWith("TLS: the handshake with the API server " + SERVER
         + " failed; check its URL, the configured CA").endsWith(
@@ -64,10 +64,10 @@ class LeaseApiExceptionTest {
   @DisplayName("TLS failures are one kind whatever the verb; unreachable servers keep their message")
   @Test
   void kinds() {
-    assertThat(new LeaseApiException(LeaseLock.Verb.GET, untrusted(), SERVER).kind())
-        .isEqualTo(new LeaseApiException(LeaseLock.Verb.UPDATE, untrusted(), SERVER).kind())
+    assertThat(new LeaseApiException(ApiVerb.GET, untrusted(), SERVER).kind())
+        .isEqualTo(new LeaseApiException(ApiVerb.UPDATE, untrusted(), SERVER).kind())
         .isEqualTo("tls");
-    LeaseApiException refused = new LeaseApiException(LeaseLock.Verb.GET,
+    LeaseApiException refused = new LeaseApiException(ApiVerb.GET,
         new KubernetesClientException("An error has occurred.",
             new ConnectException("Connection refused")), SERVER);
     assertThat(refused.isTls()).isFalse();
@@ -84,7 +84,7 @@ class LeaseApiExceptionTest {
     FailureLog failures = new FailureLog(ticker);
     try (LogCapture logs = new LogCapture(FailureLog.class)) {
       for (int second = 0; second <= 60; second += 2) {
-        LeaseLock.Verb verb = second % 4 == 0 ? LeaseLock.Verb.GET : LeaseLock.Verb.WATCH;
+        ApiVerb verb = second % 4 == 0 ? ApiVerb.GET : ApiVerb.WATCH;
         LeaseApiException e = new LeaseApiException(verb, untrusted(), SERVER);
         failures.failed(e.kind(), e.explain(KEY));
         ticker.advance(Duration.ofSeconds(2));

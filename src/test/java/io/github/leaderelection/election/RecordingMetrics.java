@@ -18,7 +18,7 @@ public class RecordingMetrics implements ElectionMetrics {
   }
 
   @Override
-  public void apiError(LeaseLock.Verb verb, int code) {
+  public void apiError(ApiVerb verb, int code) {
     errors.add(verb + "/" + code);
   }
 }

@@ -335,7 +335,7 @@ final class SimApiServer {
     return Campaign.Reply.failed(failure(request.verb(), code, reason, message));
   }
 
-  static LeaseApiException failure(LeaseLock.Verb verb, int code, String reason, String message) {
+  static LeaseApiException failure(ApiVerb verb, int code, String reason, String message) {
     return new LeaseApiException(verb, new KubernetesClientException(message, code,
         new StatusBuilder().withCode(code).withReason(reason).withMessage(message).build()), "sim");
   }

@@ -3,7 +3,7 @@ package io.github.leaderelection.election;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.github.leaderelection.work.FencedLoop;
+import io.github.leaderelection.app.work.FencedLoop;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;

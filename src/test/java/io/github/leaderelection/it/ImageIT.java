@@ -102,7 +102,7 @@ class ImageIT extends ReplicaTestSupport {
     assertThat(entrypoint).as("Entrypoint").isNotEmpty();
     assertThat(entrypoint.get(0)).as("Entrypoint[0]").isIn("java", "/usr/bin/java")
         .doesNotContain("sh");
-    assertThat(entrypoint).contains("io.github.leaderelection.cli.LeaderElectionCommand");
+    assertThat(entrypoint).contains("io.github.leaderelection.app.Main");
     assertThat(entrypoint).noneMatch(a -> a.equals("-c"));
     Path java = resolveExecutable(entrypoint.get(0));
     assertThat(Arrays.copyOf(Files.readAllBytes(java), 4)).as("%s is an ELF executable", java)
@@ -208,7 +208,7 @@ class ImageIT extends ReplicaTestSupport {
     assertThat(image.entrypoint()).as("Entrypoint").contains("-XX:AOTCache=" + AOT_CACHE);
     assertThat(image.entrypoint().indexOf("-XX:AOTCache=" + AOT_CACHE))
         .as("the JVM flag comes before the main class")
-        .isLessThan(image.entrypoint().indexOf("io.github.leaderelection.cli.LeaderElectionCommand"));
+        .isLessThan(image.entrypoint().indexOf("io.github.leaderelection.app.Main"));
     assertThat(image.rootfs().resolve(AOT_CACHE.substring(1))).isRegularFile();
 
     List<ImageTarball.Layer> withCache = new ArrayList<>();
