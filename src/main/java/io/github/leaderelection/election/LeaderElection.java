@@ -318,6 +318,16 @@ public final class LeaderElection implements AutoCloseable {
     return config.coordinated();
   }
 
+  /** See {@link Builder#releaseOnClose}. */
+  public boolean releasesOnClose() {
+    return config.releaseOnCancel();
+  }
+
+  /** The labels this replica puts on the Lease (see {@link Builder#leaseLabel}); unmodifiable. */
+  public Map<String, String> leaseLabels() {
+    return config.leaseLabels();
+  }
+
   /**
    * The longest {@link #close()} takes: the running work finishes (at most
    * {@link #WORK_STOP_WAIT}), the release is sent (at most half the renew deadline, and 5 s), plus

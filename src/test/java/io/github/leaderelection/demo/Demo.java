@@ -3,7 +3,7 @@ package io.github.leaderelection.demo;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import io.github.leaderelection.election.Durations;
-import io.github.leaderelection.election.ElectionConfig;
+import io.github.leaderelection.election.LeaderElection;
 import io.github.leaderelection.harness.ControlPlane;
 import io.github.leaderelection.harness.Replica;
 import io.github.leaderelection.harness.ReplicaSet;
@@ -201,9 +201,13 @@ public final class Demo implements Callable<Integer> {
     if (workInterval == null) {
       workInterval = Duration.ofMillis(leaseDuration.toMillis() / 3);
     }
-    String problem = ElectionConfig.timingProblem(leaseDuration, renewDeadline, retryPeriod);
-    if (problem != null) {
-      throw usage(problem);
+    try {
+      LeaderElection.builder(null).lease("default", "my-lease").identity("demo")
+          .leaseDuration(leaseDuration).renewDeadline(renewDeadline).retryPeriod(retryPeriod)
+          .validate();
+    } catch (IllegalArgumentException e) {
+      throw usage(e.getMessage().replace("leaseDuration", "--lease-duration")
+          .replace("renewDeadline", "--renew-deadline").replace("retryPeriod", "--retry-period"));
     }
     if (workInterval.isZero() || workInterval.isNegative()) {
       throw usage("--work-interval must be greater than 0");

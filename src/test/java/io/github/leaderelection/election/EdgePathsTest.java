@@ -11,7 +11,6 @@ import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.github.leaderelection.election.MockApi.Call;
-import io.github.leaderelection.app.work.FencedLoop;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -28,7 +28,7 @@ public final class ElectorHarness implements AutoCloseable {
   public final MockApi api = new MockApi(ticker::nanoTime);
   public final RecordingListener listener;
   public final RecordingMetrics metrics = new RecordingMetrics();
-  public LeaderElector elector;
+  LeaderElector elector;
   private Thread thread;
 
   public ElectorHarness() {
@@ -60,6 +60,16 @@ public final class ElectorHarness implements AutoCloseable {
       awaitIdle();
     }
     return this;
+  }
+
+  /** Time since the elector last made progress, as {@code LeaderElection.sinceProgress()}. */
+  public Duration sinceProgress() {
+    return Duration.ofNanos(elector.nanosSinceHeartbeat());
+  }
+
+  /** True while the elector under test holds a valid term. */
+  public boolean isLeader() {
+    return elector.isLeader();
   }
 
   public Thread thread() {

@@ -283,7 +283,7 @@ class LeaderElectorTest {
     h.step(Duration.ofSeconds(3)); // 9s: three failed renews, 1s of validity left
     assertThat(h.metrics.renewFailed).hasValue(3);
     assertThat(term.isValid()).isTrue();
-    assertThat(term.remainingNanos()).isEqualTo(Duration.ofSeconds(1).toNanos());
+    assertThat(term.remaining().toNanos()).isEqualTo(Duration.ofSeconds(1).toNanos());
     assertThat(h.elector.isLeader()).isTrue();
     assertThat(h.listener.stopped).hasValue(0);
 
@@ -325,8 +325,8 @@ class LeaderElectorTest {
     AtomicReference<MockApi> api = new AtomicReference<>();
     ElectorHarness hh = new ElectorHarness(new RecordingListener() {
       @Override
-      public void stoppedLeading() {
-        super.stoppedLeading();
+      public void stoppedLeading(Term endedTerm, TermEnd endReason) {
+        super.stoppedLeading(endedTerm, endReason);
         callsWhenStopped.set(api.get().calls().size());
       }
     });

@@ -255,7 +255,7 @@ class LeaseCandidatePublisherTest {
           new io.github.leaderelection.election.LeaderElector(config, lease.lock(),
               new io.github.leaderelection.election.Listeners(List.of(
                   new io.github.leaderelection.election.RecordingListener(),
-                  new WithdrawBeforeRelease(publisher, Duration.ofSeconds(2)))),
+                  withdrawGate(publisher, Duration.ofSeconds(2)))),
               new io.github.leaderelection.election.RecordingMetrics(),
               io.github.leaderelection.election.Ticker.SYSTEM);
       Thread thread = new Thread(elector, "elector-withdraw-first");
@@ -292,7 +292,7 @@ class LeaseCandidatePublisherTest {
               Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofMillis(300), true, false);
       io.github.leaderelection.election.LeaderElector elector =
           new io.github.leaderelection.election.LeaderElector(config, lease.lock(),
-              new WithdrawBeforeRelease(publisher, Duration.ofSeconds(2)),
+              withdrawGate(publisher, Duration.ofSeconds(2)),
               new io.github.leaderelection.election.RecordingMetrics(),
               io.github.leaderelection.election.Ticker.SYSTEM);
       Thread thread = new Thread(elector, "elector-step-down");
@@ -331,5 +331,17 @@ class LeaseCandidatePublisherTest {
     start(Duration.ofMinutes(5));
     await().until(() -> !notServed.isEmpty());
     assertThat(notServed.get(0).getMessage()).contains("does not serve leasecandidates");
+  }
+
+  /** The gate as the election installs it: a thread of each term that waits for the withdrawal. */
+  private static LeadershipListener withdrawGate(LeaseCandidatePublisher publisher,
+      Duration bound) {
+    return new LeadershipListener() {
+      @Override
+      public void startedLeading(Term term) {
+        term.startWork(SharedThreads.daemons("candidate-withdrawal", false),
+            new WithdrawBeforeRelease(publisher, bound).waitFor(term), false);
+      }
+    };
   }
 }

@@ -22,7 +22,7 @@ public class RecordingListener implements LeadershipListener {
   }
 
   @Override
-  public void stoppedLeading() {
+  public void stoppedLeading(Term endedTerm, TermEnd endReason) {
     Term l = term;
     revokedBeforeStopped = l != null && l.hasEnded() && !l.isValid();
     stoppedAtNanos = System.nanoTime();

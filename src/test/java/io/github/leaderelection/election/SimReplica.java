@@ -56,7 +56,7 @@ final class SimReplica {
     this.view = new LeaseView(config.leaseDuration().toNanos());
     this.watch = new SimWatch(world, this);
     this.campaign = new Campaign(config, view, clock, new SimPort(world, this), new Listener(),
-        ElectionMetrics.NONE, watch::live, () -> stopRequested, new Random(seed));
+        ElectionMetrics.NONE, watch::live, () -> stopRequested, new Random(seed), null);
   }
 
   String identity() {
@@ -193,7 +193,7 @@ final class SimReplica {
     }
 
     @Override
-    public void stoppedLeading() {
+    public void stoppedLeading(Term endedTerm, TermEnd endReason) {
       world.trace(SimReplica.this, "stopped leading");
       closeTerm(world.now());
     }
@@ -289,7 +289,7 @@ final class SimReplica {
       // releases once the work of all its terms has stopped (it is woken as each unit ends).
       Term t = campaign.term();
       if (t != null) {
-        t.end("stopping");
+        t.end(TermEnd.CLOSED);
         closeTerm(world.now());
       }
       requestStop();

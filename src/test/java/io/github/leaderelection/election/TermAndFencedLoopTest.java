@@ -3,7 +3,6 @@ package io.github.leaderelection.election;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.github.leaderelection.app.work.FencedLoop;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -31,14 +30,14 @@ class TermAndFencedLoopTest {
   void validForTheRenewDeadlineAfterTheLastRenewWasSent() {
     Term l = leadership();
     assertThat(l.isValid()).isTrue();
-    assertThat(l.remainingNanos()).isEqualTo(DEADLINE.toNanos());
+    assertThat(l.remaining().toNanos()).isEqualTo(DEADLINE.toNanos());
 
     ticker.advance(DEADLINE.minusNanos(1));
     assertThat(l.isValid()).isTrue();
     ticker.advance(Duration.ofNanos(1));
     assertThat(l.isValid()).as("expired exactly at sent + renewDeadline").isFalse();
     assertThat(l.hasEnded()).as("a lapsed term has ended for good").isTrue();
-    assertThat(l.endReason()).isEqualTo("expired");
+    assertThat(l.endReason()).contains(TermEnd.EXPIRED);
   }
 
   @Test
@@ -48,7 +47,7 @@ class TermAndFencedLoopTest {
     l.extend(ticker.nanoTime());
     ticker.advance(Duration.ofSeconds(9)); // 17s: 9s after the renew
     assertThat(l.isValid()).isTrue();
-    assertThat(l.remainingNanos()).isEqualTo(Duration.ofSeconds(1).toNanos());
+    assertThat(l.remaining().toNanos()).isEqualTo(Duration.ofSeconds(1).toNanos());
 
     l.extend(ManualTicker.START_NANOS + Duration.ofSeconds(2).toNanos()); // a late, older answer
     assertThat(l.lastRenewSentNanos()).isEqualTo(ManualTicker.START_NANOS + Duration.ofSeconds(8).toNanos());
@@ -58,7 +57,7 @@ class TermAndFencedLoopTest {
   void revocationEndsValidityAtOnceAndWakesWaiters() throws InterruptedException {
     Term l = leadership();
     assertThat(l.awaitEnd(Duration.ofMillis(1))).isFalse();
-    l.end("stepped down");
+    l.end(TermEnd.STEPPED_DOWN);
     assertThat(l.isValid()).isFalse();
     assertThat(l.hasEnded()).isTrue();
     assertThat(l.awaitEnd(Duration.ZERO)).isTrue();
@@ -74,7 +73,7 @@ class TermAndFencedLoopTest {
     await().atMost(TIMEOUT).until(() -> units.get() == 1); // now waiting a minute for the next unit
 
     long revokedAt = System.nanoTime();
-    l.end("stepped down");
+    l.end(TermEnd.STEPPED_DOWN);
     boolean stopped = loop.awaitStopped(Duration.ofSeconds(5));
     Duration took = Duration.ofNanos(System.nanoTime() - revokedAt);
 
@@ -92,8 +91,8 @@ class TermAndFencedLoopTest {
     Term l = leadership();
     List<Long> remainingAtUnitStart = new CopyOnWriteArrayList<>();
     FencedLoop loop = new FencedLoop(Duration.ofMillis(10),
-        () -> remainingAtUnitStart.add(l.remainingNanos()));
-    try (LogCapture logs = new LogCapture(FencedLoop.class)) {
+        () -> remainingAtUnitStart.add(l.remaining().toNanos()));
+    try (LogCapture logs = new LogCapture(WorkRunner.class)) {
       loop.start(l);
       await().atMost(TIMEOUT).until(() -> remainingAtUnitStart.size() >= 3);
 
@@ -101,8 +100,8 @@ class TermAndFencedLoopTest {
 
       assertThat(loop.awaitStopped(TIMEOUT)).as("the loop ends by itself").isTrue();
       assertThat(remainingAtUnitStart).allMatch(r -> r > 0);
-      assertThat(l.endReason()).isEqualTo("expired");
-      assertThat(logs.messages()).contains("lease not renewed in time: no more work in this term");
+      assertThat(l.endReason()).contains(TermEnd.EXPIRED);
+      assertThat(logs.messages()).contains("lease test/my-lease not renewed in time: no more work in this term");
     }
   }
 
@@ -127,7 +126,7 @@ class TermAndFencedLoopTest {
         throw new IllegalStateException("boom");
       }
     });
-    try (LogCapture logs = new LogCapture(FencedLoop.class)) {
+    try (LogCapture logs = new LogCapture(WorkRunner.class)) {
       loop.start(l);
       await().atMost(TIMEOUT).until(() -> attempts.get() >= 6);
       assertThat(l.isValid()).as("the term is not given up for a failing unit").isTrue();
@@ -135,7 +134,7 @@ class TermAndFencedLoopTest {
       assertThat(logs.messages()).contains("leader work failed; trying again in 10ms",
           "leader work failed again (2 in a row): java.lang.IllegalStateException: boom;"
               + " trying again in 10ms");
-      l.end("stepped down");
+      l.end(TermEnd.STEPPED_DOWN);
       assertThat(loop.awaitStopped(TIMEOUT)).isTrue();
     }
   }
@@ -147,7 +146,7 @@ class TermAndFencedLoopTest {
     FencedLoop loop = new FencedLoop(Duration.ofMillis(10), () -> {
       throw new StackOverflowError("deep");
     });
-    try (LogCapture logs = new LogCapture(FencedLoop.class)) {
+    try (LogCapture logs = new LogCapture(WorkRunner.class)) {
       loop.start(l);
       assertThat(loop.awaitStopped(TIMEOUT)).isTrue();
       assertThat(l.hasEnded()).isTrue();
@@ -172,9 +171,9 @@ class TermAndFencedLoopTest {
   @DisplayName("a term ends exactly once; work cannot be started after its end")
   void endsExactlyOnce() {
     Term l = leadership();
-    assertThat(l.end("stepped down")).isTrue();
-    assertThat(l.end("stopping")).isFalse();
-    assertThat(l.endReason()).isEqualTo("stepped down");
+    assertThat(l.end(TermEnd.STEPPED_DOWN)).isTrue();
+    assertThat(l.end(TermEnd.CLOSED)).isFalse();
+    assertThat(l.endReason()).contains(TermEnd.STEPPED_DOWN);
     AtomicInteger ran = new AtomicInteger();
     l.startWork("late", ran::incrementAndGet);
     assertThat(l.workRunning()).isFalse();

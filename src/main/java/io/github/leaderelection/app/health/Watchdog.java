@@ -2,6 +2,7 @@ package io.github.leaderelection.app.health;
 
 import io.github.leaderelection.election.LeaderElection;
 import java.time.Duration;
+import java.util.function.Supplier;
 
 /**
  * The liveness rule: the elector's thread must keep going round its loop. It does so at least
@@ -16,23 +17,33 @@ import java.time.Duration;
  */
 final class Watchdog {
 
-  private final LeaderElection election;
+  private final Supplier<Duration> sinceProgress;
+  private final String leaseKey;
   private final long limitNanos;
 
   Watchdog(LeaderElection election, Duration grace) {
-    this.election = election;
-    this.limitNanos = election.leaseDuration().plus(grace).toNanos();
+    this(election::sinceProgress, election.leaseKey(), election.leaseDuration(), grace);
+  }
+
+  /**
+   * @param sinceProgress the time since the election last made progress
+   */
+  Watchdog(Supplier<Duration> sinceProgress, String leaseKey, Duration leaseDuration,
+      Duration grace) {
+    this.sinceProgress = sinceProgress;
+    this.leaseKey = leaseKey;
+    this.limitNanos = leaseDuration.plus(grace).toNanos();
   }
 
   /** Null when healthy, else why not. */
   String problem() {
-    long since = election.sinceProgress().toNanos();
+    long since = sinceProgress.get().toNanos();
     if (since > limitNanos) {
       return since == Long.MAX_VALUE
-          ? "leader election watchdog: the elector of lease " + election.leaseKey()
+          ? "leader election watchdog: the elector of lease " + leaseKey
               + " has stopped"
           : String.format("leader election watchdog: the elector of lease %s has not made progress"
-              + " for %.1fs (limit %.1fs)", election.leaseKey(), since / 1e9,
+              + " for %.1fs (limit %.1fs)", leaseKey, since / 1e9,
               limitNanos / 1e9);
     }
     return null;

@@ -4,7 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.github.leaderelection.app.access.PermissionCheck.Need;
-import io.github.leaderelection.election.ElectionConfig;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.github.leaderelection.election.LeaderElection;
 import io.github.leaderelection.election.LogCapture;
 import java.time.Duration;
 import java.util.List;
@@ -20,9 +23,17 @@ class PermissionCheckTest {
 
   private static final Duration D15 = Duration.ofSeconds(15);
 
-  private static ElectionConfig config(boolean coordinated, boolean watch) {
-    return new ElectionConfig("ns", "my-lease", "pod-a", D15, Duration.ofSeconds(10),
-        Duration.ofSeconds(2), true, watch, coordinated, Map.of());
+  /** Never connects: the elections are built, not started. */
+  private static final KubernetesClient CLIENT = new KubernetesClientBuilder()
+      .withConfig(new ConfigBuilder().withMasterUrl("https://127.0.0.1:1").build()).build();
+
+  private static LeaderElection config(boolean coordinated, boolean watch) {
+    LeaderElection.Builder b = LeaderElection.builder(CLIENT).lease("ns", "my-lease")
+        .identity("pod-a").leaseDuration(D15).watch(watch);
+    if (coordinated) {
+      b.coordinated("1.0.0", null);
+    }
+    return b.build();
   }
 
   private static List<String> asText(List<Need> needs) {
@@ -33,14 +44,14 @@ class PermissionCheckTest {
   @DisplayName("the usual election needs the Lease (get, update, list, watch by name; create) and"
       + " events, all from k8s/rbac.yaml")
   void usualNeeds() {
-    assertThat(asText(PermissionCheck.needs(config(false, true), null))).containsExactly(
+    assertThat(asText(PermissionCheck.needs(config(false, true), "", null))).containsExactly(
         "get leases.coordination.k8s.io/my-lease k8s/rbac.yaml",
         "update leases.coordination.k8s.io/my-lease k8s/rbac.yaml",
         "list leases.coordination.k8s.io/my-lease k8s/rbac.yaml",
         "watch leases.coordination.k8s.io/my-lease k8s/rbac.yaml",
         "create leases.coordination.k8s.io k8s/rbac.yaml",
         "create events k8s/rbac.yaml");
-    assertThat(asText(PermissionCheck.needs(config(false, false), null)))
+    assertThat(asText(PermissionCheck.needs(config(false, false), "", null)))
         .noneMatch(n -> n.startsWith("list") || n.startsWith("watch"));
   }
 
@@ -48,7 +59,7 @@ class PermissionCheckTest {
   @DisplayName("coordinated: no Lease create (the server creates it), plus the replica's own"
       + " LeaseCandidate from k8s/coordinated/; --label-leader adds its pod")
   void coordinatedAndLabelNeeds() {
-    List<String> needs = asText(PermissionCheck.needs(config(true, true), "pod-a"));
+    List<String> needs = asText(PermissionCheck.needs(config(true, true), "", "pod-a"));
     assertThat(needs).doesNotContain("create leases.coordination.k8s.io k8s/rbac.yaml");
     assertThat(needs).contains(
         "create leasecandidates.coordination.k8s.io k8s/coordinated/",
@@ -64,7 +75,7 @@ class PermissionCheckTest {
   @Test
   @DisplayName("the line names exactly the missing verbs per resource and the manifests")
   void describeIsOneLine() {
-    List<Need> needs = PermissionCheck.needs(config(true, true), null);
+    List<Need> needs = PermissionCheck.needs(config(true, true), "", null);
     List<Need> missing = needs.stream().filter(n -> n.resource().equals("leasecandidates")
         || (n.resource().equals("leases") && n.verb().equals("watch"))).toList();
     String line = PermissionCheck.describe("ns", missing);
@@ -82,7 +93,7 @@ class PermissionCheckTest {
   void rechecksUntilGranted() throws Exception {
     Set<String> granted = ConcurrentHashMap.newKeySet();
     AtomicInteger asked = new AtomicInteger();
-    PermissionCheck check = new PermissionCheck("ns", PermissionCheck.needs(config(false, true),
+    PermissionCheck check = new PermissionCheck("ns", PermissionCheck.needs(config(false, true), "",
         null), (namespace, need) -> {
           asked.incrementAndGet();
           assertThat(namespace).isEqualTo("ns");
@@ -117,7 +128,7 @@ class PermissionCheckTest {
   @Test
   @DisplayName("stop ends the rechecking while something is still missing")
   void stopEndsIt() throws Exception {
-    PermissionCheck check = new PermissionCheck("ns", PermissionCheck.needs(config(false, true),
+    PermissionCheck check = new PermissionCheck("ns", PermissionCheck.needs(config(false, true), "",
         null), (namespace, need) -> false);
     try (LogCapture logs = new LogCapture(PermissionCheck.class)) {
       Thread t = check.startInBackground();

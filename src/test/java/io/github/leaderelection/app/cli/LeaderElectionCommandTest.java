@@ -30,6 +30,17 @@ import picocli.CommandLine.ParameterException;
 /** Flags, every validation rule, the defaults from the environment, --help and --version. */
 class LeaderElectionCommandTest {
 
+  /** Never connects: the elections are built to read back their settings, never started. */
+  private static final io.fabric8.kubernetes.client.KubernetesClient CLIENT =
+      new io.fabric8.kubernetes.client.KubernetesClientBuilder().withConfig(
+          new io.fabric8.kubernetes.client.ConfigBuilder().withMasterUrl("https://127.0.0.1:1")
+              .build()).build();
+
+  private static io.github.leaderelection.election.LeaderElection built(Settings s) {
+    return s.election().client(CLIENT).build();
+  }
+
+
   private static final String HINT = "Try 'leaderelection --help' for more information.";
 
   @TempDir
@@ -164,14 +175,14 @@ class LeaderElectionCommandTest {
   @Test
   void defaults() {
     Settings s = settings(env(Map.of("POD_NAME", "pod-a")), "--lease-name", "my-lease");
-    assertThat(s.election().leaseName()).isEqualTo("my-lease");
-    assertThat(s.election().namespace()).isEqualTo("default");
-    assertThat(s.election().identity()).isEqualTo("pod-a");
-    assertThat(s.election().leaseDuration()).isEqualTo(Duration.ofSeconds(15));
-    assertThat(s.election().renewDeadline()).isEqualTo(Duration.ofSeconds(10));
-    assertThat(s.election().retryPeriod()).isEqualTo(Duration.ofSeconds(2));
-    assertThat(s.election().releaseOnCancel()).isTrue();
-    assertThat(s.election().watch()).isTrue();
+    assertThat(built(s).leaseName()).isEqualTo("my-lease");
+    assertThat(built(s).leaseNamespace()).isEqualTo("default");
+    assertThat(built(s).identity()).isEqualTo("pod-a");
+    assertThat(built(s).leaseDuration()).isEqualTo(Duration.ofSeconds(15));
+    assertThat(built(s).renewDeadline()).isEqualTo(Duration.ofSeconds(10));
+    assertThat(built(s).retryPeriod()).isEqualTo(Duration.ofSeconds(2));
+    assertThat(built(s).releasesOnClose()).isTrue();
+    assertThat(built(s).isWatching()).isTrue();
     assertThat(s.workInterval()).isEqualTo(Duration.ofSeconds(5));
     assertThat(s.kubeconfig()).isNull();
     assertThat(s.healthPort()).isEqualTo(8080);
@@ -185,9 +196,9 @@ class LeaderElectionCommandTest {
   void durationsInGoNotation() {
     Settings s = settings(env(), withName("--lease-duration", "1m30s", "--renew-deadline", "1m",
         "--retry-period", "500ms", "--work-interval", "1.5s", "--watchdog-grace", "0s"));
-    assertThat(s.election().leaseDuration()).isEqualTo(Duration.ofSeconds(90));
-    assertThat(s.election().renewDeadline()).isEqualTo(Duration.ofMinutes(1));
-    assertThat(s.election().retryPeriod()).isEqualTo(Duration.ofMillis(500));
+    assertThat(built(s).leaseDuration()).isEqualTo(Duration.ofSeconds(90));
+    assertThat(built(s).renewDeadline()).isEqualTo(Duration.ofMinutes(1));
+    assertThat(built(s).retryPeriod()).isEqualTo(Duration.ofMillis(500));
     assertThat(s.workInterval()).isEqualTo(Duration.ofMillis(1500));
     assertThat(s.watchdogGrace()).isZero();
   }
@@ -200,14 +211,14 @@ class LeaderElectionCommandTest {
         "--lease-duration", "3s", "--renew-deadline", "2500ms", "--retry-period", "2s",
         "--health-port", "65535", "--kubeconfig", kubeconfig.toString(), "--label-leader",
         "--no-release-on-cancel", "--no-watch", "--log-format", "json");
-    assertThat(s.election().leaseName()).hasSize(253);
-    assertThat(s.election().namespace()).hasSize(63);
-    assertThat(s.election().renewDeadline()).isEqualTo(Duration.ofMillis(2500));
+    assertThat(built(s).leaseName()).hasSize(253);
+    assertThat(built(s).leaseNamespace()).hasSize(63);
+    assertThat(built(s).renewDeadline()).isEqualTo(Duration.ofMillis(2500));
     assertThat(s.healthPort()).isEqualTo(65535);
     assertThat(s.kubeconfig()).isEqualTo(kubeconfig);
     assertThat(s.labelLeader()).isTrue();
-    assertThat(s.election().releaseOnCancel()).isFalse();
-    assertThat(s.election().watch()).isFalse();
+    assertThat(built(s).releasesOnClose()).isFalse();
+    assertThat(built(s).isWatching()).isFalse();
     assertThat(s.logFormat()).isEqualTo(LogSetup.Format.json);
     assertThat(settings(env(), "--health-port", "0", "--lease-name", "a.b-c.d").healthPort())
         .isZero();
@@ -219,7 +230,7 @@ class LeaderElectionCommandTest {
   void namespaceFromTheFlagFirst() throws IOException {
     Path file = Files.writeString(tmp.resolve("namespace"), "from-file\n");
     Environment env = new Environment(Map.of("POD_NAMESPACE", "from-env"), file, () -> "host-1");
-    assertThat(settings(env, withName("--lease-namespace", "from-flag")).election().namespace())
+    assertThat(settings(env, withName("--lease-namespace", "from-flag")).namespace())
         .isEqualTo("from-flag");
   }
 
@@ -227,7 +238,7 @@ class LeaderElectionCommandTest {
   void namespaceFromPodNamespaceBeforeTheServiceAccountFile() throws IOException {
     Path file = Files.writeString(tmp.resolve("namespace"), "from-file\n");
     Environment env = new Environment(Map.of("POD_NAMESPACE", "from-env"), file, () -> "host-1");
-    assertThat(settings(env, withName()).election().namespace()).isEqualTo("from-env");
+    assertThat(settings(env, withName()).namespace()).isEqualTo("from-env");
   }
 
   @Test
@@ -236,25 +247,25 @@ class LeaderElectionCommandTest {
     Map<String, String> vars = new HashMap<>();
     vars.put("POD_NAMESPACE", "  "); // blank counts as unset
     Environment env = new Environment(vars, file, () -> "host-1");
-    assertThat(settings(env, withName()).election().namespace()).isEqualTo("from-file");
+    assertThat(settings(env, withName()).namespace()).isEqualTo("from-file");
   }
 
   @Test
   void namespaceDefaultsToDefault() {
-    assertThat(settings(env(), withName()).election().namespace()).isEqualTo("default");
+    assertThat(settings(env(), withName()).namespace()).isEqualTo("default");
   }
 
   @Test
   void identityFromTheFlagFirst() {
     Settings s = settings(env(Map.of("POD_NAME", "pod-a")), withName("--identity", "replica-1"));
-    assertThat(s.election().identity()).isEqualTo("replica-1");
+    assertThat(built(s).identity()).isEqualTo("replica-1");
   }
 
   @Test
   void identityFromPodNameWithoutWarning() {
     try (LogCapture logs = new LogCapture(LeaderElectionCommand.class)) {
       Settings s = settings(env(Map.of("POD_NAME", "pod-a")), withName());
-      assertThat(s.election().identity()).isEqualTo("pod-a");
+      assertThat(built(s).identity()).isEqualTo("pod-a");
       assertThat(logs.messages()).isEmpty();
     }
   }
@@ -263,7 +274,7 @@ class LeaderElectionCommandTest {
   void identityFromTheHostNameWithAWarning() {
     try (LogCapture logs = new LogCapture(LeaderElectionCommand.class)) {
       Settings s = settings(env(), withName());
-      assertThat(s.election().identity()).isEqualTo("host-1");
+      assertThat(built(s).identity()).isEqualTo("host-1");
       assertThat(logs.events()).singleElement().satisfies(e -> {
         assertThat(e.getLevel().toString()).isEqualTo("WARN");
         assertThat(e.getFormattedMessage()).contains("neither --identity nor env POD_NAME is set")
@@ -303,8 +314,8 @@ class LeaderElectionCommandTest {
   @DisplayName("without --coordinated: the usual election, no versions, no labels")
   void notCoordinatedByDefault() {
     Settings s = settingsBuiltAs("0.1.0", withName());
-    assertThat(s.election().coordinated()).isFalse();
-    assertThat(s.election().leaseLabels()).isEmpty();
+    assertThat(built(s).isCoordinated()).isFalse();
+    assertThat(built(s).leaseLabels()).isEmpty();
     assertThat(s.binaryVersion()).isNull();
     assertThat(s.emulationVersion()).isNull();
   }
@@ -314,7 +325,7 @@ class LeaderElectionCommandTest {
       + " to the binary version")
   void coordinatedVersionsDefaultToTheBuild() {
     Settings s = settingsBuiltAs("0.1.0", withName("--coordinated"));
-    assertThat(s.election().coordinated()).isTrue();
+    assertThat(built(s).isCoordinated()).isTrue();
     assertThat(s.binaryVersion()).isEqualTo("0.1.0");
     assertThat(s.emulationVersion()).isEqualTo("0.1.0");
     Settings explicit = settingsBuiltAs("0.1.0", withName("--coordinated",
@@ -344,7 +355,7 @@ class LeaderElectionCommandTest {
     Settings s = settings(env(), withName("--lease-label", "app.kubernetes.io/name=leaderelection",
         "--lease-label", "team=", "--lease-label", "x=a_b.c-D", "--lease-label",
         "k".repeat(63) + "=" + "v".repeat(63)));
-    assertThat(s.election().leaseLabels()).containsOnly(
+    assertThat(built(s).leaseLabels()).containsOnly(
         Map.entry("app.kubernetes.io/name", "leaderelection"), Map.entry("team", ""),
         Map.entry("x", "a_b.c-D"), Map.entry("k".repeat(63), "v".repeat(63)));
   }

@@ -20,13 +20,13 @@ class WatchdogTest {
   void aSteppedDownLeaderStaysHealthyDuringAnOutage() {
     try (ElectorHarness h = new ElectorHarness()) {
       h.start();
-      Watchdog watchdog = new Watchdog(h.elector, GRACE);
+      Watchdog watchdog = new Watchdog(h::sinceProgress, "test/my-lease", ElectorHarness.LEASE, GRACE);
       h.api.fail(c -> true, 503, "ServiceUnavailable", "the server is shutting down");
       for (int i = 0; i < 30; i++) { // 60s of outage: past the 10s deadline and 15s + 5s grace
         h.advanceAndSettle(Duration.ofSeconds(2), x -> true);
         assertThat(watchdog.problem()).as("after %ds of outage", 2 * (i + 1)).isNull();
       }
-      assertThat(h.elector.isLeader()).isFalse();
+      assertThat(h.isLeader()).isFalse();
       assertThat(h.listener.stopped).hasValue(1);
     }
   }
@@ -60,7 +60,7 @@ class WatchdogTest {
   private static void wedge(ElectorHarness h, CountDownLatch release) {
     {
       h.start();
-      Watchdog watchdog = new Watchdog(h.elector, GRACE);
+      Watchdog watchdog = new Watchdog(h::sinceProgress, "test/my-lease", ElectorHarness.LEASE, GRACE);
       assertThat(watchdog.problem()).isNull();
       h.api.writeRecord(new io.github.leaderelection.election.LeaderElectionRecord("other", 15,
           null, null, 1));

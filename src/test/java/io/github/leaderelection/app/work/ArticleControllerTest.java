@@ -3,83 +3,108 @@ package io.github.leaderelection.app.work;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.github.leaderelection.election.ElectorHarness;
-import io.github.leaderelection.election.LeaderElectionRecord;
-import io.github.leaderelection.election.Term;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.github.leaderelection.election.LeaderElection;
 import io.github.leaderelection.election.LogCapture;
-import io.github.leaderelection.election.ManualTicker;
-import io.github.leaderelection.election.RecordingListener;
+import io.github.leaderelection.election.MockApi;
+import io.github.leaderelection.election.Term;
+import io.github.leaderelection.election.TermEnd;
 import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.HashMap;
+import java.util.Map;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 
-/** The article's controller: its messages, and its work bound to the elector's leadership. */
+/** The article's controller: its messages, and each unit recorded with a fenced write. */
 class ArticleControllerTest {
 
   private static final String STOPPED = "no longer the leader, staying inactive.";
   private static final String WORK = "doing stuff...";
+  private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
   @Test
+  @DisplayName("tells who leads in the article's words")
   void tellsWhoLeadsInTheArticlesWords() {
-    ArticleController controller = new ArticleController("pod-a", Duration.ofSeconds(5));
+    ArticleController controller = new ArticleController("pod-a", null, "test", "");
     try (LogCapture logs = new LogCapture(ArticleController.class)) {
       controller.newLeader("pod-a");
       controller.newLeader("pod-b");
-      controller.stoppedLeading(); // never led: nothing to wait for
-      assertThat(logs.messages()).containsExactly("still the leader!", "new leader is pod-b", STOPPED);
+      controller.stoppedLeading(null, TermEnd.TAKEN_OVER); // never led: nothing to wait for
+      assertThat(logs.messages()).containsExactly("still the leader!", "new leader is pod-b",
+          STOPPED);
     }
   }
 
-  /**
-   * Through a real elector: the work runs while leading; when another replica takes the lease the
-   * work ends within 100 ms of the revocation, before the step-down is reported, and no unit runs
-   * after it.
-   */
-  @Test
-  void workRunsWhileLeadingAndStopsWithin100msOfLosingTheLease() throws Exception {
-    ArticleController controller = new ArticleController("me", Duration.ofMillis(20));
-    AtomicLong stopTookNanos = new AtomicLong(-1);
-    RecordingListener listener = new RecordingListener() {
-      @Override
-      public void startedLeading(Term l) {
-        super.startedLeading(l);
-        controller.startedLeading(l);
+  @Nested
+  @DisplayName("the work record")
+  class WorkRecord {
+
+    @Test
+    @DisplayName("each unit is written to the ConfigMap under the term's fencing token (the"
+        + " acquiring write's resourceVersion), naming the leader")
+    void recordsEachUnit() {
+      try (MockApi api = new MockApi();
+          LeaderElection election = election(api, new ArticleController("me", api.client(),
+              MockApi.NAMESPACE, "my-lease-work"))) {
+        election.start();
+        ConfigMap cm = awaitRecord(api, 2);
+        Term term = election.currentTerm().orElseThrow();
+        assertThat(cm.getData()).containsEntry("leader", "me")
+            .containsEntry("fencingToken", Long.toString(term.fencingToken()));
+        assertThat(cm.getMetadata().getAnnotations())
+            .containsEntry("leaderelection.github.io/fencing-token",
+                Long.toString(term.fencingToken()))
+            .containsEntry("leaderelection.github.io/fenced-by", "me");
+        Lease lease = api.lease();
+        assertThat(term.fencingToken()).isPositive()
+            .isLessThanOrEqualTo(Long.parseLong(lease.getMetadata().getResourceVersion()));
       }
-
-      @Override
-      public void stoppedLeading() {
-        long revoked = System.nanoTime(); // the elector revokes right before calling this
-        controller.stoppedLeading(); // returns once the work has stopped
-        stopTookNanos.set(System.nanoTime() - revoked);
-        super.stoppedLeading();
-      }
-
-      @Override
-      public void newLeader(String identity) {
-        super.newLeader(identity);
-        controller.newLeader(identity);
-      }
-    };
-    try (LogCapture logs = new LogCapture(ArticleController.class);
-        ElectorHarness h = new ElectorHarness(listener)) {
-      h.start();
-      await().atMost(ElectorHarness.TIMEOUT).until(
-          () -> logs.messages().stream().filter(WORK::equals).count() >= 3);
-      assertThat(logs.messages()).contains("still the leader!", WORK);
-
-      h.api.writeRecord(new LeaderElectionRecord("pod-b", 15, ManualTicker.START_WALL,
-          ManualTicker.START_WALL, 1));
-      h.advanceAndSettle(Duration.ofSeconds(2), x -> x.listener.stopped.get() == 1);
-
-      assertThat(Duration.ofNanos(stopTookNanos.get())).isLessThan(Duration.ofMillis(100));
-      List<String> messages = logs.messages();
-      int stopped = messages.indexOf(STOPPED);
-      assertThat(stopped).isPositive();
-      assertThat(messages.subList(stopped, messages.size())).doesNotContain(WORK);
-      assertThat(messages).contains("new leader is pod-b");
-      assertThat(Thread.getAllStackTraces().keySet())
-          .noneMatch(t -> t.getName().startsWith("leader-work-") && t.isAlive());
     }
+
+    @Test
+    @DisplayName("a record written under a newer token refuses the unit's write: logged, nothing"
+        + " overwritten")
+    void newerTokenRefusesTheWrite() {
+      try (MockApi api = new MockApi();
+          LogCapture logs = new LogCapture(ArticleController.class);
+          LeaderElection election = election(api, new ArticleController("me", api.client(),
+              MockApi.NAMESPACE, "my-lease-work"))) {
+        election.start();
+        ConfigMap cm = awaitRecord(api, 1);
+        Map<String, String> annotations = new HashMap<>(cm.getMetadata().getAnnotations());
+        annotations.put("leaderelection.github.io/fencing-token", "9999999");
+        annotations.put("leaderelection.github.io/fenced-by", "newer-leader");
+        cm.getMetadata().setAnnotations(annotations);
+        cm.getData().put("leader", "newer-leader");
+        api.client().resource(cm).update();
+        await().atMost(TIMEOUT).until(() -> logs.messages().stream()
+            .anyMatch(m -> m.contains("under the newer token 9999999 by newer-leader")));
+        ConfigMap after = api.client().configMaps().inNamespace(MockApi.NAMESPACE)
+            .withName("my-lease-work").get();
+        assertThat(after.getData()).containsEntry("leader", "newer-leader");
+      }
+    }
+  }
+
+  private static LeaderElection election(MockApi api, ArticleController controller) {
+    return LeaderElection.builder(api.client())
+        .lease(MockApi.NAMESPACE, MockApi.LEASE)
+        .identity("me")
+        .leaseDuration(Duration.ofSeconds(2))
+        .renewDeadline(Duration.ofSeconds(1))
+        .retryPeriod(Duration.ofMillis(200))
+        .watch(false)
+        .periodicWork(Duration.ofMillis(50), controller::unit)
+        .listener(controller)
+        .build();
+  }
+
+  private static ConfigMap awaitRecord(MockApi api, int units) {
+    return await().atMost(TIMEOUT).until(() -> api.client().configMaps()
+        .inNamespace(MockApi.NAMESPACE).withName("my-lease-work").get(), cm -> cm != null
+        && cm.getData() != null
+        && Integer.parseInt(cm.getData().getOrDefault("unitsInTerm", "0")) >= units);
   }
 }
