@@ -2,6 +2,7 @@ package io.github.leaderelection.election;
 
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Random;
@@ -74,7 +75,9 @@ final class LeaderElector implements Runnable {
     this.elector = elector;
     this.io = io;
     this.view = new LeaseView(config.leaseDuration().toNanos());
-    this.campaign = new Campaign(config, view, ticker, new ApiPort(), listener, metrics,
+    // Contained: a listener that throws is logged, and the election goes on.
+    this.campaign = new Campaign(config, view, ticker, new ApiPort(),
+        new Listeners(List.of(listener)), metrics,
         () -> watch != null && watch.isLive(), () -> stopRequested, new Random(), lock.client());
     this.maxSleepNanos = config.retryPeriod().toNanos();
     this.heartbeatNanos = ticker.nanoTime();

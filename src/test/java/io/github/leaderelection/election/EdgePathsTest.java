@@ -174,7 +174,7 @@ class EdgePathsTest {
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ElectionConfig("ns", "l", "me",
             Duration.ofMillis(10_900), Duration.ofSeconds(8), Duration.ofSeconds(2), true, true))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("--lease-duration must be whole seconds (the Lease stores seconds), got 10900ms");
+        .hasMessage("leaseDuration must be whole seconds (the Lease stores seconds), got 10900ms");
   }
 
   // -----------------------------------------------------------------------------------------------

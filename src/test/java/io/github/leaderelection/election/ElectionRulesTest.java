@@ -44,22 +44,22 @@ class ElectionRulesTest {
   void timingRulesOfClientGo() {
     assertThat(ElectionConfig.timingProblem(secs(15), secs(10), secs(2))).isNull();
     assertThat(ElectionConfig.timingProblem(secs(15), secs(20), secs(2)))
-        .isEqualTo("--lease-duration (15s) must be greater than --renew-deadline (20s)");
+        .isEqualTo("leaseDuration (15s) must be greater than renewDeadline (20s)");
     assertThat(ElectionConfig.timingProblem(secs(15), secs(15), secs(2)))
-        .isEqualTo("--lease-duration (15s) must be greater than --renew-deadline (15s)");
+        .isEqualTo("leaseDuration (15s) must be greater than renewDeadline (15s)");
     assertThat(ElectionConfig.timingProblem(secs(15), Duration.ofMillis(2400), secs(2)))
-        .isEqualTo("--renew-deadline (2.4s) must be greater than 1.2 x --retry-period (2.4s)");
+        .isEqualTo("renewDeadline (2.4s) must be greater than 1.2 x retryPeriod (2.4s)");
     assertThat(ElectionConfig.timingProblem(secs(15), Duration.ofMillis(2401), secs(2))).isNull();
     assertThat(ElectionConfig.timingProblem(secs(15), secs(10), Duration.ZERO))
-        .isEqualTo("--retry-period must be greater than 0 (got 0s)");
+        .isEqualTo("retryPeriod must be greater than 0 (got 0s)");
     assertThat(ElectionConfig.timingProblem(secs(15), secs(10), Duration.ofSeconds(-1)))
-        .startsWith("--retry-period must be greater than 0");
+        .startsWith("retryPeriod must be greater than 0");
   }
 
   @Test
   void configEnforcesTheRulesForEveryCaller() {
     assertThatThrownBy(() -> new ElectionConfig("ns", "l", "me", secs(10), secs(10), secs(2), true, false))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--renew-deadline");
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("renewDeadline");
     assertThatThrownBy(() -> new ElectionConfig("ns", "l", " ", secs(15), secs(10), secs(2), true, false))
         .isInstanceOf(IllegalArgumentException.class).hasMessage("identity must not be empty");
     assertThat(new ElectionConfig("ns", "l", "me", secs(15), secs(10), secs(2), true, false).leaseKey())

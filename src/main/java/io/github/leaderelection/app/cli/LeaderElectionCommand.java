@@ -270,7 +270,9 @@ public final class LeaderElectionCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw usage(asFlags(e.getMessage(), binaryVersion == null));
     }
-    String record = workRecord != null ? workRecord : leaseName + "-work";
+    // The default follows the Lease's name, unless that leaves no room for the suffix.
+    String record = workRecord != null ? workRecord
+        : leaseName.length() <= 248 ? leaseName + "-work" : "";
     if (!record.isEmpty() && (record.length() > 253 || !SUBDOMAIN.matcher(record).matches())) {
       throw usage("--work-record '" + record + "' is invalid: must be a ConfigMap name (a DNS-1123"
           + " subdomain), at most 253 characters");

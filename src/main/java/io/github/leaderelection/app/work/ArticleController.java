@@ -101,7 +101,7 @@ public final class ArticleController implements LeadershipListener {
   @Override
   public void stoppedLeading(Term term, TermEnd reason) {
     try {
-      if (!term.awaitWorkStopped(STOP_WAIT)) {
+      if (term != null && !term.awaitWorkStopped(STOP_WAIT)) {
         log.warn("leader work still running {} after losing leadership", STOP_WAIT);
       }
     } catch (InterruptedException e) {

@@ -143,7 +143,7 @@ class LeaderElectionCommandTest {
         Arguments.of(withName("--coordinated", "--binary-version", "0.0.0"), "--binary-version must not be 0.0.0: the API server reads it as no version"),
         Arguments.of(withName("--coordinated", "--binary-version", "1.36.0", "--emulation-version", "1.37.0"), "--emulation-version (1.37.0) must not be greater than --binary-version (1.36.0)"),
         Arguments.of(withName("--coordinated", "--binary-version", "1.36.0-rc.1", "--emulation-version", "1.36.0"), "--emulation-version (1.36.0) must not be greater than --binary-version (1.36.0-rc.1)"),
-        Arguments.of(withName("--coordinated", "--binary-version", "1.36.0", "--identity", "a b"), "--coordinated: the identity 'a b' cannot name a LeaseCandidate"),
+        Arguments.of(withName("--coordinated", "--binary-version", "1.36.0", "--identity", "a b"), "--identity 'a b' cannot name a LeaseCandidate (--coordinated)"),
         Arguments.of(withName("--binary-version", "1.36.0"), "--binary-version only applies with --coordinated"),
         Arguments.of(withName("--emulation-version", "1.36.0"), "--emulation-version only applies with --coordinated"),
         Arguments.of(withName("--lease-label", "novalue"), "'--lease-label'"),
