@@ -156,4 +156,89 @@ public final class ElectionRules {
     }
     return new Decision(Action.WAIT, Long.MAX_VALUE, record.holderIdentity());
   }
+
+  // ---------------------------------------------------------------------------------------------
+  // When to act, and on what: the rules around the decision
+
+  /** Cap of the error back-off, as a multiple of the retry period. */
+  static final int MAX_BACKOFF_FACTOR = 4;
+
+  /**
+   * Re-read or trust the view? The Lease must be read before a decision when nothing is known
+   * yet, when a write of ours lost a race (our view is behind the winner's write), or when a
+   * follower is not watching (its view is only as fresh as its last read). A leader trusts its
+   * own last write; a watching follower trusts the watch. A view read just now is trusted.
+   *
+   * @param fresh the view was read just now, by the request whose answer is being acted on
+   * @param conflicted a write of ours lost a race that the watch has not yet settled
+   */
+  static boolean mustRead(boolean known, boolean fresh, boolean conflicted, boolean leading,
+      boolean watching) {
+    return !known || (!fresh && (conflicted || (!leading && !watching)));
+  }
+
+  /**
+   * A lost race is settled by the watch once it has shown any change since the conflict (the
+   * winner's write): a watching follower then decides from its view without a read.
+   */
+  static boolean raceSettledByWatch(boolean leading, boolean watching, long version,
+      long versionAtConflict) {
+    return !leading && watching && version != versionAtConflict;
+  }
+
+  /**
+   * After a lost race, a watching follower waits for the winner's write to arrive by the watch,
+   * and reads only if it has not come by its next poll: a release raced for by 30 replicas would
+   * otherwise cost 29 reads at once.
+   */
+  static boolean awaitWinnersWrite(boolean conflicted, boolean fresh, long version,
+      long versionAtConflict) {
+    return conflicted && !fresh && version == versionAtConflict;
+  }
+
+  /**
+   * The retake shortcut: the Lease names us while we do not lead (a renewal stored late, or we
+   * restarted). Only we can be working under our name, so take it back now, whatever the back-off
+   * says, rather than leave the group leaderless for a lease duration. Once per version seen, so
+   * a retake that fails is not repeated against the same state.
+   */
+  static boolean retakeNow(LeaseView.Snapshot seen, String me, long retakeTriedAtVersion) {
+    return seen.record().isHeldBy(me) && seen.version() != retakeTriedAtVersion;
+  }
+
+  /**
+   * How long until the next attempt. A leader retries every retry period until its deadline;
+   * after an error a follower backs off exponentially (x1, x2, x4 the retry period, plus up to 20 %
+   * jitter), so an unreachable or misconfigured API server is not hammered by every replica, and
+   * the election resumes soon after the cause is fixed; otherwise a follower spreads its polls
+   * over [retry, 2.2 x retry), client-go's jitter.
+   *
+   * @param consecutiveErrors failed requests in a row, this one included (for an error)
+   * @param random a uniform number in [0, 1)
+   */
+  static long retryDelayNanos(long retryNanos, boolean leading, boolean error,
+      int consecutiveErrors, double random) {
+    if (leading) {
+      return retryNanos;
+    }
+    if (error) {
+      long factor = 1L << Math.min(Math.max(0, consecutiveErrors - 1),
+          Integer.numberOfTrailingZeros(MAX_BACKOFF_FACTOR));
+      return (long) (retryNanos * factor * (1 + 0.2 * random));
+    }
+    return (long) (retryNanos * (1 + ElectionConfig.JITTER_FACTOR * random));
+  }
+
+  /**
+   * When a release may go out: only when configured, only if our own last write still names us
+   * (a Lease somebody else wrote since is never touched: the release is conditional on that
+   * write), and only once the work of every term of ours has stopped (a release lets a follower in
+   * at once, so it must never cut short the margin of work still running).
+   *
+   * @param lastWritten our last successful write, or null
+   */
+  static boolean mayRelease(boolean releaseConfigured, LeaderElectionRecord lastWritten,
+      String me, boolean workRunning) {
+    return releaseConfigured && lastWritten != null && lastWritten.isHeldBy(me) && !workRunning;
+  }
 }

@@ -109,6 +109,9 @@ public final class ElectorHarness implements AutoCloseable {
         if (!elector.awaitTermination(TIMEOUT)) {
           throw new AssertionError("elector did not stop within " + TIMEOUT);
         }
+        if (thread != null) {
+          thread.join(TIMEOUT.toMillis()); // run() returns right after the termination
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new AssertionError("interrupted while stopping the elector", e);
