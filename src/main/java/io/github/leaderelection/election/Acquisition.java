@@ -266,7 +266,7 @@ final class Acquisition {
   /** An answer other than a failure: an outage is over. */
   void recovered() {
     if (consecutiveErrors > 0) {
-      failures.recovered(c.config.leaseKey());
+      failures.recovered("lease " + c.config.leaseKey());
     }
     consecutiveErrors = 0;
   }

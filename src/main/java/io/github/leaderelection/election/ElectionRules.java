@@ -12,7 +12,7 @@ package io.github.leaderelection.election;
  * And the claim survives the Lease being deleted or its holder cleared by hand: only the holder's
  * own release ends it early.
  */
-public final class ElectionRules {
+final class ElectionRules {
 
   private ElectionRules() {
   }

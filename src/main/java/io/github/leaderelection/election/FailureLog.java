@@ -7,7 +7,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Logs API failures so that {@code kubectl logs} stays readable during an outage: a new kind of
  * failure is logged at once, the same failure again at most every {@link #REPEAT_SECONDS}, and the
- * recovery once.
+ * recovery once. Used by the elector and by the LeaseCandidate publisher; not thread-safe (each
+ * has its own, used by its owner thread).
  */
 final class FailureLog {
 
@@ -33,11 +34,21 @@ final class FailureLog {
     }
   }
 
-  void recovered(String leaseKey) {
+  /**
+   * The requests work again: logs it once, if any had failed.
+   *
+   * @param subject what the requests are about, e.g. {@code lease ns/name}
+   */
+  void recovered(String subject) {
     if (count > 0) {
-      log.info("lease {} requests succeed again after {} failed attempts", leaseKey, count);
+      log.info("{} requests succeed again after {} failed attempts", subject, count);
     }
     count = 0;
     lastKind = null;
+  }
+
+  /** Failures in a row so far (0 after a recovery). */
+  int count() {
+    return count;
   }
 }

@@ -20,7 +20,7 @@ import java.time.ZonedDateTime;
  *     next; set while another holds the Lease, it marks the end of that holder's term. Written
  *     by the server only: {@link #applyTo} leaves it as it is.
  */
-public record LeaderElectionRecord(
+record LeaderElectionRecord(
     String holderIdentity,
     int leaseDurationSeconds,
     Instant acquireTime,

@@ -11,7 +11,7 @@ import javax.net.ssl.SSLException;
  * <p>Expected failures (no permission, missing namespace, API server down, lost race) are logged as
  * one clear line and retried; none of them ends the process.
  */
-public final class LeaseApiException extends RuntimeException {
+final class LeaseApiException extends RuntimeException {
 
   private static final long serialVersionUID = 1L;
 

@@ -46,9 +46,13 @@ import org.slf4j.LoggerFactory;
  * <p>On shutdown the candidate is deleted first ({@link #withdraw}), before the elector releases
  * the Lease: a replica on its way out must not answer a ping and be elected again.
  *
- * <p>All API calls run on one thread of their own; nothing here blocks the elector.
+ * <p>One thread owns the publisher's state and makes all its API calls: the watch's events, the
+ * start and the withdrawal are posted to it as tasks (the elector's own idiom), so nothing here
+ * holds a lock and nothing here blocks the elector. Failures are logged as the elector logs its
+ * own ({@link FailureLog}: a new kind at once, the same at most every 30 s, the recovery once),
+ * and retried with the elector's back-off ({@link ElectionRules#retryDelayNanos}).
  */
-public final class LeaseCandidatePublisher implements AutoCloseable {
+final class LeaseCandidatePublisher implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(LeaseCandidatePublisher.class);
 
@@ -60,10 +64,8 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
   public static final Duration DEFAULT_RENEW_INTERVAL = Duration.ofMinutes(5);
   /** How often the candidate is read while the watch is down, so no ping goes unanswered. */
   static final Duration POLL_WHILE_UNWATCHED = Duration.ofSeconds(1);
-  /** Cap of the retry backoff after failed writes. */
-  private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
-  /** How often the same failure is logged again. */
-  private static final Duration LOG_EVERY = Duration.ofSeconds(30);
+  /** The back-off's unit after failed writes: 1, 2, 4 s (plus jitter), as the elector's. */
+  private static final Duration RETRY = Duration.ofSeconds(1);
   /** What the API server needs for coordinated leader election, for the one-line error. */
   public static final String ENABLE_HINT = "start kube-apiserver with"
       + " --feature-gates=CoordinatedLeaderElection=true"
@@ -111,20 +113,20 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
   private final Candidacy candidacy;
   private final Duration renewInterval;
   private final Consumer<NotServed> onNotServed;
+  /** The owner of the state below: every change happens in a task on this thread. */
   private final ScheduledExecutorService thread;
-  private final Object lock = new Object();
-  // Guarded by lock.
-  private SharedIndexInformer<LeaseCandidate> informer;
+  private final FailureLog failures = new FailureLog(Ticker.SYSTEM);
+  private final java.util.Random random = new java.util.Random();
+  private final CompletableFuture<Void> withdrawal = new CompletableFuture<>();
+  private final java.util.concurrent.atomic.AtomicBoolean withdrawRequested =
+      new java.util.concurrent.atomic.AtomicBoolean();
+  private volatile long withdrawStartedNanos;
+  private volatile SharedIndexInformer<LeaseCandidate> informer;
+  private volatile boolean published;
+  // Owned by the thread.
   private ScheduledFuture<?> nextEnsure;
   private ScheduledFuture<?> poller;
-  private boolean withdrawn;
-  private CompletableFuture<Void> withdrawal;
-  private long withdrawStartedNanos;
-  // Only touched on the publisher's thread.
-  private volatile boolean published;
-  private int failures;
-  private long lastFailureLogNanos;
-  private String lastFailure;
+  private boolean started;
 
   /**
    * @param renewInterval how often the candidate is renewed without being asked
@@ -137,11 +139,8 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
     this.candidacy = candidacy;
     this.renewInterval = renewInterval;
     this.onNotServed = onNotServed;
-    this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "lease-candidate");
-      t.setDaemon(true);
-      return t;
-    });
+    this.thread = Executors.newSingleThreadScheduledExecutor(
+        SharedThreads.daemons("lease-candidate", false));
   }
 
   /**
@@ -155,7 +154,7 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
     boolean served = resources != null && resources.getResources() != null
         && resources.getResources().stream().map(APIResource::getName).anyMatch(RESOURCE::equals);
     if (!served) {
-      throw new NotServed("--coordinated: the API server at " + client.getMasterUrl()
+      throw new NotServed("coordinated election: the API server at " + client.getMasterUrl()
           + " does not serve " + RESOURCE + "." + GROUP_VERSION.replace("/", " ")
           + " (coordinated leader election is off); " + ENABLE_HINT);
     }
@@ -167,12 +166,13 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
 
   /** Publishes the candidate and starts answering pings; returns at once. */
   public void start() {
-    synchronized (lock) {
-      if (withdrawn || informer != null) {
+    post(() -> {
+      if (withdrawRequested.get() || started) {
         return;
       }
-      informer = resource().runnableInformer(0);
-      informer.addEventHandler(new ResourceEventHandler<>() {
+      started = true;
+      SharedIndexInformer<LeaseCandidate> watch = resource().runnableInformer(0);
+      watch.addEventHandler(new ResourceEventHandler<>() {
         @Override
         public void onAdd(LeaseCandidate candidate) {
           answerIfPinged(candidate);
@@ -187,24 +187,24 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
         public void onDelete(LeaseCandidate candidate, boolean finalStateUnknown) {
           // Deleted behind our back (by hand, or the server's garbage collection after a long
           // outage): publish it again, or this replica silently stops being a candidate.
-          scheduleEnsure(Duration.ZERO);
+          post(() -> scheduleEnsure(Duration.ZERO));
         }
       });
       // Keep retrying whatever happens (API server down, no list/watch permission): the poller
       // covers the gap, and the watch comes back by itself.
-      informer.exceptionHandler((started, t) -> true);
-      informer.start();
+      watch.exceptionHandler((ignored, t) -> true);
+      watch.start();
+      informer = watch;
       poller = thread.scheduleWithFixedDelay(this::pollIfUnwatched,
           POLL_WHILE_UNWATCHED.toMillis(), POLL_WHILE_UNWATCHED.toMillis(), TimeUnit.MILLISECONDS);
-    }
-    scheduleEnsure(Duration.ZERO);
+      scheduleEnsure(Duration.ZERO);
+    });
   }
 
   /** True while the watch on the candidate is up (pings arrive as events, not by polling). */
   boolean watching() {
-    synchronized (lock) {
-      return informer != null && informer.hasSynced() && informer.isWatching();
-    }
+    SharedIndexInformer<LeaseCandidate> watch = informer;
+    return watch != null && watch.hasSynced() && watch.isWatching();
   }
 
   /** True once the candidate was written at least once. */
@@ -219,43 +219,34 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
    * @return completes when the candidate is deleted (or could not be)
    */
   public CompletableFuture<Void> withdraw() {
-    synchronized (lock) {
-      if (withdrawal != null) {
-        return withdrawal;
-      }
-      withdrawn = true;
-      withdrawStartedNanos = System.nanoTime();
+    if (!withdrawRequested.compareAndSet(false, true)) {
+      return withdrawal;
+    }
+    withdrawStartedNanos = System.nanoTime();
+    // A renewal already queued on the thread sees the request and does nothing (see ensure).
+    post(() -> {
       if (nextEnsure != null) {
         nextEnsure.cancel(false);
       }
       if (poller != null) {
         poller.cancel(false);
       }
-      if (informer != null) {
-        informer.close();
+      SharedIndexInformer<LeaseCandidate> watch = informer;
+      if (watch != null) {
+        watch.close();
       }
-      withdrawal = new CompletableFuture<>();
-      CompletableFuture<Void> done = withdrawal;
       try {
-        thread.execute(() -> {
-          try {
-            delete();
-          } finally {
-            done.complete(null);
-          }
-        });
-      } catch (java.util.concurrent.RejectedExecutionException e) {
-        done.complete(null);
+        delete();
+      } finally {
+        withdrawal.complete(null);
       }
-      return done;
-    }
+    });
+    return withdrawal;
   }
 
   /** True once {@link #withdraw} was called (the shutdown has begun). */
   public boolean withdrawing() {
-    synchronized (lock) {
-      return withdrawal != null;
-    }
+    return withdrawRequested.get();
   }
 
   /**
@@ -265,17 +256,12 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
    * @return true if it is over
    */
   public boolean awaitWithdrawn(Duration bound) throws InterruptedException {
-    CompletableFuture<Void> done;
-    long started;
-    synchronized (lock) {
-      done = withdrawal;
-      started = withdrawStartedNanos;
-    }
-    if (done == null) {
+    if (!withdrawRequested.get()) {
       return false;
     }
     try {
-      done.get(Math.max(0, started + bound.toNanos() - System.nanoTime()), TimeUnit.NANOSECONDS);
+      withdrawal.get(Math.max(0, withdrawStartedNanos + bound.toNanos() - System.nanoTime()),
+          TimeUnit.NANOSECONDS);
       return true;
     } catch (TimeoutException e) {
       return false;
@@ -290,12 +276,8 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
    */
   public void close(Duration bound) {
     CompletableFuture<Void> done = withdraw();
-    long started;
-    synchronized (lock) {
-      started = withdrawStartedNanos;
-    }
     try {
-      long left = Math.max(0, started + bound.toNanos() - System.nanoTime());
+      long left = Math.max(0, withdrawStartedNanos + bound.toNanos() - System.nanoTime());
       done.get(left, TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
       log.warn("could not delete lease candidate {} within {} ms; the API server stops electing"
@@ -335,18 +317,24 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
     return ping != null && (renew == null || ping.isAfter(renew));
   }
 
+  /** Runs {@code task} on the owner thread (nothing, once it has been closed). */
+  private void post(Runnable task) {
+    try {
+      thread.execute(task);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      withdrawal.complete(null); // closed: nothing more will happen
+    }
+  }
+
+  /** A watch event (on the informer's thread): a ping is answered on the owner thread. */
   private void answerIfPinged(LeaseCandidate candidate) {
     if (pinged(candidate)) {
-      scheduleEnsure(Duration.ZERO);
+      post(() -> scheduleEnsure(Duration.ZERO));
     }
   }
 
   private void pollIfUnwatched() {
-    SharedIndexInformer<LeaseCandidate> watching;
-    synchronized (lock) {
-      watching = informer;
-    }
-    if (withdrawn || watching == null || (watching.hasSynced() && watching.isWatching())) {
+    if (withdrawRequested.get() || watching()) {
       return;
     }
     try {
@@ -359,27 +347,28 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
     }
   }
 
-  /** Runs {@link #ensure} on the publisher's thread after {@code delay}, replacing a later one. */
+  /**
+   * Runs {@link #ensure} on the owner thread after {@code delay}, replacing a later one. Called on
+   * the owner thread only.
+   */
   private void scheduleEnsure(Duration delay) {
-    synchronized (lock) {
-      if (withdrawn) {
-        return;
+    if (withdrawRequested.get()) {
+      return;
+    }
+    if (nextEnsure != null && !nextEnsure.isDone()) {
+      long due = nextEnsure.getDelay(TimeUnit.NANOSECONDS);
+      if (due > 0 && due <= delay.toNanos()) {
+        return; // one is due sooner anyway
       }
-      if (nextEnsure != null && !nextEnsure.isDone()) {
-        long due = nextEnsure.getDelay(TimeUnit.NANOSECONDS);
-        if (due > 0 && due <= delay.toNanos()) {
-          return; // one is due sooner anyway
-        }
-        if (due > 0) {
-          nextEnsure.cancel(false);
-        }
-        // due <= 0: running now (this may be it, scheduling its successor) or about to: keep it
+      if (due > 0) {
+        nextEnsure.cancel(false);
       }
-      try {
-        nextEnsure = thread.schedule(this::ensure, delay.toNanos(), TimeUnit.NANOSECONDS);
-      } catch (java.util.concurrent.RejectedExecutionException e) {
-        // closed meanwhile
-      }
+      // due <= 0: running now (this may be it, scheduling its successor) or about to: keep it
+    }
+    try {
+      nextEnsure = thread.schedule(this::ensure, delay.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // closed meanwhile
     }
   }
 
@@ -389,7 +378,7 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
    * so it is read and written again at once.
    */
   private void ensure() {
-    if (withdrawn) {
+    if (withdrawRequested.get()) {
       return;
     }
     long started = System.nanoTime();
@@ -420,7 +409,7 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
         }
       }
       published = true;
-      recovered();
+      failures.recovered("lease candidate " + candidacy.key());
       scheduleEnsure(renewInterval);
     } catch (KubernetesClientException e) {
       if (e.getCode() == 409) {
@@ -431,8 +420,8 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
         return;
       }
       failed("write", e);
-      long backoff = Math.min(MAX_BACKOFF.toMillis(), 500L << Math.min(failures - 1, 6));
-      scheduleEnsure(Duration.ofMillis(backoff));
+      scheduleEnsure(Duration.ofNanos(ElectionRules.retryDelayNanos(RETRY.toNanos(), false, true,
+          failures.count(), random.nextDouble())));
     }
   }
 
@@ -491,23 +480,8 @@ public final class LeaseCandidatePublisher implements AutoCloseable {
   }
 
   private void failed(String what, KubernetesClientException e) {
-    failures++;
-    String problem = what + ": " + describe(e);
-    long now = System.nanoTime();
-    if (!problem.equals(lastFailure) || now - lastFailureLogNanos >= LOG_EVERY.toNanos()) {
-      lastFailure = problem;
-      lastFailureLogNanos = now;
-      log.warn("cannot {} lease candidate {}: {}; retrying", what, candidacy.key(), describe(e));
-    }
-  }
-
-  private void recovered() {
-    if (failures > 0) {
-      log.info("lease candidate {} published again after {} failed attempts", candidacy.key(),
-          failures);
-    }
-    failures = 0;
-    lastFailure = null;
+    failures.failed(what + ": " + describe(e), "cannot " + what + " lease candidate "
+        + candidacy.key() + ": " + describe(e) + "; retrying");
   }
 
   private static String describe(KubernetesClientException e) {

@@ -13,7 +13,7 @@ import io.fabric8.kubernetes.client.dsl.Resource;
  * create fails with 409 if the Lease appeared meanwhile. That is what makes the race between
  * candidates safe: at most one of several concurrent writers can succeed.
  */
-public final class LeaseLock {
+final class LeaseLock {
 
 
   private final KubernetesClient client;

@@ -1,11 +1,12 @@
 package io.github.leaderelection.election;
 
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * What this replica has seen of the Lease, and when, on its own monotonic clock: the one store of
  * observations, written by the elector (answers to its requests) and by the watch, read by the
- * elector's rules and by the health endpoints. One lock guards it all.
+ * elector's rules and by the health endpoints. One lock (not a monitor) guards it all.
  *
  * <p>Besides the current record it remembers the <em>last holder seen</em> and when that holder
  * was last seen renewing. A Lease deleted or cleared by hand does not end that holder's claim: it
@@ -13,7 +14,7 @@ import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
  * replica last saw it renew. Only the holder's own release (see
  * {@link LeaderElectionRecord#isRelease()}) ends the claim at once.
  */
-public final class LeaseView {
+final class LeaseView {
 
   /**
    * One consistent reading of the view.
@@ -46,6 +47,8 @@ public final class LeaseView {
     }
   }
 
+  /** Not a monitor: the renewal path never pins a virtual thread. */
+  private final ReentrantLock lock = new ReentrantLock();
   private final long defaultDurationNanos;
   private boolean known;
   private Lease lease;
@@ -70,63 +73,93 @@ public final class LeaseView {
    *
    * @return true if the record (or the Lease's existence) changed
    */
-  public synchronized boolean observe(Lease seen, long now) {
-    boolean firstAnswer = !known;
-    known = true;
-    if (seen == null) {
-      boolean changed = lease != null || firstAnswer;
-      lease = null;
+  public boolean observe(Lease seen, long now) {
+    lock.lock();
+    try {
+      boolean firstAnswer = !known;
+      known = true;
+      if (seen == null) {
+        boolean changed = lease != null || firstAnswer;
+        lease = null;
+        if (changed) {
+          record = LeaderElectionRecord.ABSENT;
+          observedAt = now;
+          version++;
+        }
+        return changed;
+      }
+      if (lease != null && isOlder(seen, lease)) {
+        return false;
+      }
+      LeaderElectionRecord next = LeaderElectionRecord.fromSpec(seen.getSpec());
+      boolean changed = lease == null || !next.equals(record);
+      // Being marked for deletion is news (it changes what may be done), but not a renewal: the
+      // holder's claim is still counted from its last write.
+      boolean markedForDeletion = LeaseWrites.isDeleting(seen) && !LeaseWrites.isDeleting(lease);
+      lease = seen;
+      if (markedForDeletion && !changed) {
+        version++;
+        return true;
+      }
       if (changed) {
-        record = LeaderElectionRecord.ABSENT;
+        record = next;
         observedAt = now;
         version++;
+        if (next.isHeld()) {
+          lastHolder = next.holderIdentity();
+          lastHolderDurationNanos = durationNanos(next);
+          lastHolderSeenAt = now;
+        } else if (next.isRelease()) {
+          lastHolder = "";
+        }
       }
       return changed;
+  
+    } finally {
+      lock.unlock();
     }
-    if (lease != null && isOlder(seen, lease)) {
-      return false;
-    }
-    LeaderElectionRecord next = LeaderElectionRecord.fromSpec(seen.getSpec());
-    boolean changed = lease == null || !next.equals(record);
-    // Being marked for deletion is news (it changes what may be done), but not a renewal: the
-    // holder's claim is still counted from its last write.
-    boolean markedForDeletion = LeaseWrites.isDeleting(seen) && !LeaseWrites.isDeleting(lease);
-    lease = seen;
-    if (markedForDeletion && !changed) {
-      version++;
-      return true;
-    }
-    if (changed) {
-      record = next;
-      observedAt = now;
-      version++;
-      if (next.isHeld()) {
-        lastHolder = next.holderIdentity();
-        lastHolderDurationNanos = durationNanos(next);
-        lastHolderSeenAt = now;
-      } else if (next.isRelease()) {
-        lastHolder = "";
-      }
-    }
-    return changed;
   }
 
-  public synchronized Snapshot snapshot() {
-    return new Snapshot(known, lease, record, observedAt, durationNanos(record), lastHolder, lastHolderDurationNanos,
-        lastHolderSeenAt, version);
+  public Snapshot snapshot() {
+    lock.lock();
+    try {
+      return new Snapshot(known, lease, record, observedAt, durationNanos(record), lastHolder, lastHolderDurationNanos,
+          lastHolderSeenAt, version);
+  
+    } finally {
+      lock.unlock();
+    }
   }
 
   /** An answer about the Lease has been seen (from a request or the watch). */
-  public synchronized boolean known() {
-    return known;
+  public boolean known() {
+    lock.lock();
+    try {
+      return known;
+  
+    } finally {
+      lock.unlock();
+    }
   }
 
-  public synchronized String holder() {
-    return record.holderIdentity();
+  public String holder() {
+    lock.lock();
+    try {
+      return record.holderIdentity();
+  
+    } finally {
+      lock.unlock();
+    }
   }
 
-  public synchronized long version() {
-    return version;
+  public long version() {
+    lock.lock();
+    try {
+      return version;
+  
+    } finally {
+      lock.unlock();
+    }
   }
 
   /** The duration the holder wrote; if missing, our own, rather than treating it as expired. */

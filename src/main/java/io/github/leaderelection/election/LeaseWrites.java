@@ -21,7 +21,7 @@ import java.util.TreeMap;
  * and the delete after it, cannot tell a deleted Lease from one that never existed. A release
  * removes the finalizer too, so an unheld Lease can always be deleted at once.
  */
-public final class LeaseWrites {
+final class LeaseWrites {
 
   /** Held by whoever holds the Lease: see the class comment. */
   public static final String FINALIZER = "leaderelection.github.io/holder";

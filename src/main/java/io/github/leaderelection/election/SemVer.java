@@ -14,7 +14,7 @@ import java.util.regex.Pattern;
  * the command line checks them with the same grammar, and compares them with semver's precedence
  * (the election prefers the lowest emulation version, then the lowest binary version).
  */
-public record SemVer(BigInteger major, BigInteger minor, BigInteger patch, List<String> preRelease,
+record SemVer(BigInteger major, BigInteger minor, BigInteger patch, List<String> preRelease,
     String text) implements Comparable<SemVer> {
 
   private static final String NUMBER = "0|[1-9]\\d*";

@@ -10,7 +10,7 @@ import java.time.Instant;
  * paused. The wall clock is only used for the timestamps written into the Lease, which humans read
  * but no replica trusts. Tests substitute a manual ticker to move time deterministically.
  */
-public interface Ticker {
+interface Ticker {
 
   /** Monotonic nanoseconds, comparable only with other values of the same ticker. */
   long nanoTime();

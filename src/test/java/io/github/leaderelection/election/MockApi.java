@@ -186,6 +186,12 @@ public final class MockApi implements AutoCloseable {
   }
 
   /** Rewrites the stored record (conditional on the stored resourceVersion), as another replica. */
+  /** Writes a record naming {@code holder} (for tests outside this package). */
+  public Lease writeHolder(String holder, int durationSeconds, int transitions) {
+    return writeRecord(new LeaderElectionRecord(holder, durationSeconds, null, null,
+        transitions));
+  }
+
   public Lease writeRecord(LeaderElectionRecord record) {
     return testLock().update(lease(), record);
   }

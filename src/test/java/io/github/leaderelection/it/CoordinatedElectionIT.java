@@ -365,6 +365,7 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
     assertThat(controlPlane.kubectl("create", "namespace", namespace).exitCode()).isZero();
     CommandResult applied = controlPlane.kubectl("apply", "-n", namespace,
         "-f", root.resolve("k8s/rbac.yaml").toString(),
+        "-f", root.resolve("k8s/work-record.yaml").toString(),
         "-f", root.resolve("k8s/coordinated/leasecandidate-rbac.yaml").toString());
     assertThat(applied.exitCode()).as(applied.output()).isZero();
     CommandResult token = controlPlane.kubectl("create", "token", "leaderelection-sa", "-n",
@@ -466,6 +467,7 @@ class CoordinatedElectionIT extends ReplicaTestSupport {
 
     CommandResult applied = controlPlane.kubectl("apply", "-n", namespace,
         "-f", root.resolve("k8s/rbac.yaml").toString(),
+        "-f", root.resolve("k8s/work-record.yaml").toString(),
         "-f", root.resolve("k8s/coordinated/leasecandidate-rbac.yaml").toString());
     assertThat(applied.exitCode()).as(applied.output()).isZero();
     String sa = "system:serviceaccount:" + namespace + ":leaderelection-sa";

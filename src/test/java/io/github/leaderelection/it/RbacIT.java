@@ -134,7 +134,7 @@ class RbacIT extends ReplicaTestSupport {
       throws IOException {
     String namespace = namespaceFor(info);
     controlPlane.kubectl("create", "namespace", namespace);
-    apply(namespace, "k8s/rbac.yaml");
+    apply(namespace, "k8s/rbac.yaml", "k8s/work-record.yaml");
     Path kubeconfig = tokenKubeconfig(namespace);
 
     CommandResult whoami = controlPlane.kubectlWith(kubeconfig, "auth", "whoami");
@@ -223,7 +223,7 @@ class RbacIT extends ReplicaTestSupport {
   void theServiceAccountHasLeastPrivilege(TestInfo info) throws IOException {
     String namespace = namespaceFor(info);
     controlPlane.kubectl("create", "namespace", namespace);
-    apply(namespace, "k8s/rbac.yaml");
+    apply(namespace, "k8s/rbac.yaml", "k8s/work-record.yaml");
     Path kubeconfig = tokenKubeconfig(namespace);
 
     CommandResult list = controlPlane.kubectlWith(kubeconfig, "auth", "can-i", "--list",
@@ -294,7 +294,8 @@ class RbacIT extends ReplicaTestSupport {
 
     String expected = "missing permissions in namespace " + namespace + ":"
         + " get,update,list,watch on leases.coordination.k8s.io/" + LEASE + ";"
-        + " create on leases.coordination.k8s.io; create on events (granted by k8s/rbac.yaml);"
+        + " create on leases.coordination.k8s.io; create on events; get,update on configmaps/"
+        + LEASE + "-work (granted by k8s/rbac.yaml);"
         + " the election keeps retrying";
     await(Duration.ofSeconds(60)).alias("the permission check's line\n" + replica.log())
         .until(() -> replica.logged(expected));
@@ -302,7 +303,7 @@ class RbacIT extends ReplicaTestSupport {
     assertThat(replica.isAlive()).as(replica.log()).isTrue();
     assertThat(replica.log()).doesNotContain("\tat ").doesNotContain("Exception:");
 
-    apply(namespace, "k8s/rbac.yaml");
+    apply(namespace, "k8s/rbac.yaml", "k8s/work-record.yaml");
     await(Duration.ofSeconds(90)).alias("elected once the Role exists\n" + replica.log())
         .until(() -> replica.logged("successfully acquired lease " + namespace + "/" + LEASE));
     await(Duration.ofSeconds(60)).alias("the check sees the grant\n" + replica.log())
@@ -316,7 +317,8 @@ class RbacIT extends ReplicaTestSupport {
   void optionalRoleLetsReplicasLabelTheirPods(TestInfo info) throws IOException {
     String namespace = namespaceFor(info);
     controlPlane.kubectl("create", "namespace", namespace);
-    apply(namespace, "k8s/rbac.yaml", "k8s/optional/label-leader-rbac.yaml");
+    apply(namespace, "k8s/rbac.yaml", "k8s/work-record.yaml",
+        "k8s/optional/label-leader-rbac.yaml");
     Path kubeconfig = tokenKubeconfig(namespace);
 
     // Pod objects named like the replicas stand in for their pods (nothing runs them here).

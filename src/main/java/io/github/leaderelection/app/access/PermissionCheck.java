@@ -85,17 +85,17 @@ public final class PermissionCheck {
       needs.add(new Need(coordination, "leases", "", "create", rbac)); // coordinated: server creates
     }
     needs.add(new Need("", "events", "", "create", rbac));
+    if (!workRecord.isEmpty()) {
+      // The ConfigMap comes with the manifests; create is tried only when it is missing.
+      for (String verb : List.of("get", "update")) {
+        needs.add(new Need("", "configmaps", workRecord, verb, rbac));
+      }
+    }
     if (config.isCoordinated()) {
       String overlay = "k8s/coordinated/";
       needs.add(new Need(coordination, "leasecandidates", "", "create", overlay));
       for (String verb : List.of("get", "update", "delete", "list", "watch")) {
         needs.add(new Need(coordination, "leasecandidates", config.identity(), verb, overlay));
-      }
-    }
-    if (!workRecord.isEmpty()) {
-      // The ConfigMap comes with the manifests; create is tried only when it is missing.
-      for (String verb : List.of("get", "update")) {
-        needs.add(new Need("", "configmaps", workRecord, verb, rbac));
       }
     }
     if (podName != null) {

@@ -4,7 +4,10 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.github.leaderelection.app.DaemonExecutors;
+import io.github.leaderelection.election.Durations;
 import io.github.leaderelection.election.LeadershipListener;
+import io.github.leaderelection.election.LeadershipLostException;
 import io.github.leaderelection.election.StaleTokenException;
 import io.github.leaderelection.election.Term;
 import io.github.leaderelection.election.TermEnd;
@@ -12,6 +15,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,24 +46,36 @@ public final class ArticleController implements LeadershipListener {
   private final KubernetesClient client;
   private final String namespace;
   private final String record;
+  private final Duration recordBound;
+  /** Runs the unit's write, so that the unit can bound it (see {@link #unit}). */
+  private final ExecutorService recorder = DaemonExecutors.single("work-record");
   private Term unitsOf;
   private long unitsInTerm;
-  private long lastFailureLogNanos;
-  private boolean failing;
+  private volatile long lastFailureLogNanos;
+  private volatile boolean failing;
 
   /**
    * @param record the ConfigMap that records each unit, or empty for none
+   * @param recordBound how long a unit waits for its record to be written before it gives up on
+   *     it (the work interval: an unreachable API server must not slow the work down)
    */
   public ArticleController(String identity, KubernetesClient client, String namespace,
-      String record) {
+      String record, Duration recordBound) {
     this.identity = identity;
     this.client = client;
     this.namespace = namespace;
     this.record = record;
+    this.recordBound = recordBound;
   }
 
-  /** One unit of the article's work (on the term's work thread, one at a time). */
-  public void unit(Term term) {
+  /**
+   * One unit of the article's work (on the term's work thread, one at a time): the article's log
+   * line, then the fenced write of the unit's record, bounded by the work interval. The write runs
+   * on a thread of its own only so that the unit can stop waiting: a write it gives up on (or
+   * whose unit is interrupted when the term ends) is cancelled; it may still reach the API server,
+   * and the fence then decides.
+   */
+  public void unit(Term term) throws InterruptedException {
     log.atInfo().addKeyValue("event", "work").log("doing stuff...");
     if (record.isEmpty()) {
       return;
@@ -65,8 +85,7 @@ public final class ArticleController implements LeadershipListener {
       unitsInTerm = 0;
     }
     long unit = ++unitsInTerm;
-    try {
-      ConfigMap stored = term.fencedUpdate(client.configMaps().inNamespace(namespace)
+    Future<ConfigMap> write = recorder.submit(() -> term.fencedUpdate(client.configMaps().inNamespace(namespace)
           .withName(record), current -> {
             ConfigMap next = current != null ? current : new ConfigMapBuilder()
                 .withNewMetadata().withNamespace(namespace).withName(record).endMetadata().build();
@@ -78,24 +97,43 @@ public final class ArticleController implements LeadershipListener {
             data.put("unitsInTerm", Long.toString(unit));
             next.setData(data);
             return next;
-          });
+          }));
+    try {
+      ConfigMap stored = write.get(recordBound.toNanos(), TimeUnit.NANOSECONDS);
       if (failing) {
         failing = false;
         log.info("recording units in configmap {}/{} works again", namespace,
             stored.getMetadata().getName());
       }
-    } catch (StaleTokenException e) {
-      log.info("{}; this term is over", e.getMessage());
-    } catch (KubernetesClientException e) {
-      long now = System.nanoTime();
-      if (!failing || now - lastFailureLogNanos >= LOG_EVERY.toNanos()) {
-        log.warn("could not record the unit in configmap {}/{} (HTTP {}){}", namespace, record,
-            e.getCode(), e.getCode() == 403 ? ": grant get and update on it, see k8s/rbac.yaml"
-                : "");
-        lastFailureLogNanos = now;
+    } catch (InterruptedException e) {
+      write.cancel(true); // the term ended
+      throw e;
+    } catch (TimeoutException e) {
+      write.cancel(true);
+      failed("not written within " + Durations.format(recordBound));
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof StaleTokenException stale) {
+        log.info("{}; this term is over", stale.getMessage());
+      } else if (cause instanceof LeadershipLostException) {
+        log.debug("unit not recorded: {}", cause.getMessage());
+      } else if (cause instanceof KubernetesClientException k) {
+        failed("HTTP " + k.getCode() + (k.getCode() == 403
+            ? ": grant get and update on it, see k8s/rbac.yaml" : ""));
+      } else {
+        failed(String.valueOf(cause));
       }
-      failing = true;
     }
+  }
+
+  /** A failure to record a unit: logged at once, then at most every 30 s while it lasts. */
+  private void failed(String why) {
+    long now = System.nanoTime();
+    if (!failing || now - lastFailureLogNanos >= LOG_EVERY.toNanos()) {
+      log.warn("could not record the unit in configmap {}/{} ({})", namespace, record, why);
+      lastFailureLogNanos = now;
+    }
+    failing = true;
   }
 
   @Override

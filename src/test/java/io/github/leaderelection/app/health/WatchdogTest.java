@@ -62,8 +62,7 @@ class WatchdogTest {
       h.start();
       Watchdog watchdog = new Watchdog(h::sinceProgress, "test/my-lease", ElectorHarness.LEASE, GRACE);
       assertThat(watchdog.problem()).isNull();
-      h.api.writeRecord(new io.github.leaderelection.election.LeaderElectionRecord("other", 15,
-          null, null, 1));
+      h.api.writeHolder("other", 15, 1);
       h.ticker.advance(Duration.ofSeconds(2));
       await().atMost(ElectorHarness.TIMEOUT).until(() -> h.listener.leaders.contains("other"));
 
