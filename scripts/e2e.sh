@@ -252,6 +252,26 @@ else
   fail "leader $leader did not log 'successfully acquired lease default/$LEASE'"
 fi
 
+# The leader records each unit in the ConfigMap it owns (k8s/work-record.yaml) with a fenced
+# write: who did the last unit, under which fencing token (the Lease's resourceVersion when its
+# term began).
+WORK_RECORD="$LEASE-work"
+record_field() { kc get configmap "$WORK_RECORD" -o "jsonpath={.metadata.annotations.leaderelection\.github\.io/$1}" 2>/dev/null || true; }
+for _ in $(seq 1 30); do
+  [ "$(record_field fenced-by)" = "$leader" ] && break
+  sleep 1
+done
+show get configmap "$WORK_RECORD" -o yaml
+record_by=$(record_field fenced-by)
+record_token=$(record_field fencing-token)
+record_token_json=null
+[[ "$record_token" =~ ^[0-9]+$ ]] && record_token_json=$record_token
+if [ "$record_by" = "$leader" ] && [[ "$record_token" =~ ^[0-9]+$ ]]; then
+  ok "configmap $WORK_RECORD: the last unit was done by $record_by under fencing token $record_token"
+else
+  fail "configmap $WORK_RECORD does not show the leader's fenced units (fenced-by '$record_by', token '$record_token')"
+fi
+
 # ---- 2. delete the leader pod, 3 rounds ------------------------------------------------------
 handovers_json=""
 deleted=()
@@ -615,6 +635,7 @@ if [ -z "$unreleased" ]; then ok "each deleted leader logged 'released lease' on
 # ---- results -------------------------------------------------------------------------------------
 step "summary"
 show get lease "$LEASE"
+show get configmap "$WORK_RECORD" -o 'jsonpath={.metadata.annotations}{"\n"}{.data}{"\n"}'
 duration=$(elapsed "$started" "$(now)")
 cat >"$OUT/results.json" <<JSON
 {"cluster": "local-node", "kubernetes": "$version", "pods_ready": $pods_ready, "ready_after_apply_s": ${ready_s:-null},
@@ -622,6 +643,7 @@ cat >"$OUT/results.json" <<JSON
  "rollout_restart": {"ok": $rollout_ok, "handovers": $rollout_handovers, "max_gap_s": $rollout_gap},
  "container_kill": {"ok": $container_kill_ok, "seconds": ${kill_s:-null}},
  "frozen_leader": {"ok": $frozen_ok, "takeover_s": ${takeover_s:-null}, "lease_duration_s": $lease_s},
+ "work_record": {"fenced_by": "$record_by", "fencing_token": $record_token_json},
  "drain_limited_by_pdb": $drain_ok, "rbac_exact": $rbac_ok, "security_context_enforced": $security_ok,
  "probe_failures": $probe_failures, "probe_failures_outside_serving": $probe_expected, "overlapping_terms": $overlapping, "terms": $terms, "work_units": $units,
  "failures": ${#failures[@]}, "duration_s": $duration}

@@ -71,6 +71,96 @@ final class Launchers implements AutoCloseable {
     };
   }
 
+  /**
+   * How the processes of the many-elections scenario ({@link ManyElections}) are started: the
+   * Java arms as {@code java [app.jvmFlags] -cp jar:test-classes <main>} on {@link #manyJava()},
+   * client-go's as {@code bench.clientgoMany} (bench/clientgo/many).
+   */
+  ReplicaSet.Launcher many(String arm) {
+    String main = switch (arm) {
+      case "this", "this_virtual" -> ManyMain.class.getName();
+      case "baseline" -> ManyBaselineMain.class.getName();
+      case "clientgo" -> null;
+      default -> throw new IllegalArgumentException("unknown arm of the many-elections scenario "
+          + arm);
+    };
+    if (main == null) {
+      Path binary = Path.of(System.getProperty("bench.clientgoMany",
+          "target/bench/clientgo-many"));
+      if (!Files.isExecutable(binary)) {
+        throw new IllegalStateException(binary + " not found: scripts/bench.sh builds it from"
+            + " bench/clientgo/many with go build");
+      }
+      String path = binary.toAbsolutePath().toString();
+      return (identity, args) -> {
+        List<String> command = new ArrayList<>();
+        command.add(path);
+        command.add("--identity=" + identity);
+        command.addAll(args);
+        return command;
+      };
+    }
+    String java = manyJava();
+    String classpath = appJar + ":" + testClasses;
+    return (identity, args) -> {
+      List<String> command = new ArrayList<>();
+      command.add(java);
+      String flags = System.getProperty("app.jvmFlags", "").trim();
+      if (!flags.isEmpty()) {
+        command.addAll(List.of(flags.split("\\s+")));
+      }
+      command.add("-cp");
+      command.add(classpath);
+      command.add(main);
+      command.add("--identity=" + identity);
+      command.addAll(args);
+      return command;
+    };
+  }
+
+  /**
+   * The java of the many-elections scenario: {@code bench.manyJava} (scripts/bench.sh passes a
+   * JDK 25 when it finds one: the runtime of the image, and virtual threads), else the JDK running
+   * the benchmark.
+   */
+  static String manyJava() {
+    String java = System.getProperty("bench.manyJava", "");
+    return java.isBlank() ? Path.of(System.getProperty("java.home"), "bin", "java").toString()
+        : java;
+  }
+
+  /** The Java feature version of {@link #manyJava()}, or 0 if unknown. */
+  static int manyJavaVersion() {
+    try {
+      Process p = new ProcessBuilder(manyJava(), "-XshowSettings:properties", "-version")
+          .redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes());
+      p.waitFor();
+      java.util.regex.Matcher m = java.util.regex.Pattern
+          .compile("java\\.specification\\.version = (\\d+)").matcher(out);
+      return m.find() ? Integer.parseInt(m.group(1)) : 0;
+    } catch (IOException | InterruptedException e) {
+      return 0;
+    }
+  }
+
+  /** What each arm of the many-elections scenario runs, for the report. */
+  static String manyRuntime(String arm) {
+    return switch (arm) {
+      case "this" -> "this library's public API (ManyMain), JDK " + MANY_JAVA_VERSION
+          + ", pom flags";
+      case "this_virtual" -> "the same with virtual work threads (workThreadFactory), JDK "
+          + MANY_JAVA_VERSION + ", pom flags";
+      case "baseline" -> "fabric8 " + io.fabric8.kubernetes.client.Version.clientVersion()
+          + " LeaderElector (ManyBaselineMain), JDK " + MANY_JAVA_VERSION + ", pom flags";
+      case "clientgo" -> "client-go 0.36.3 LeaderElectors (bench/clientgo/many), Go "
+          + System.getProperty("bench.goVersion", "?");
+      default -> arm;
+    };
+  }
+
+  static final int MANY_JAVA_VERSION = manyJavaVersion();
+
   /** JVM flags of the image (its JDK_JAVA_OPTIONS and entrypoint flags), for the report. */
   String imageJvmFlags() {
     if (image == null) {

@@ -47,7 +47,7 @@ public final class App {
         .withConfig(settings.clientConfig()).build()) {
       PrometheusMetrics metrics = new PrometheusMetrics(settings.leaseName());
       ArticleController article = new ArticleController(settings.identity(), client,
-          settings.namespace(), settings.workRecord(), settings.workInterval());
+          settings.namespace(), settings.workRecord());
       LeaseEvents events = new LeaseEvents(client, settings.namespace(), settings.leaseName(),
           settings.identity());
       LeaderElection.Builder builder = settings.election()

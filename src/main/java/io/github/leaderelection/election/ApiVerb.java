@@ -1,8 +1,10 @@
 package io.github.leaderelection.election;
 
 /**
- * The Kubernetes API verbs the election uses on its Lease, as {@link ElectionMetrics#apiError}
- * reports them and as an RBAC Role must grant them.
+ * The Kubernetes API verbs the election uses on its Lease, as an RBAC Role must grant them: all
+ * five with the watch ({@link LeaderElection.Builder#watch}, the default), {@code GET},
+ * {@code CREATE} and {@code UPDATE} without it. {@link ElectionMetrics#apiError} names the verb of
+ * a failed {@code GET}, {@code CREATE} or {@code UPDATE}.
  */
 public enum ApiVerb {
   /** Read the Lease. */

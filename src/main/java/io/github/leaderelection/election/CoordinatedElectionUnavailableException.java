@@ -9,7 +9,12 @@ public final class CoordinatedElectionUnavailableException extends RuntimeExcept
 
   private static final long serialVersionUID = 1L;
 
-  /** @param message one line: what is missing and how to enable it */
+  /**
+   * An exception with {@code message}, without a stack trace (a configuration problem, not a bug
+   * to locate).
+   *
+   * @param message one line: what is missing and how to enable it
+   */
   public CoordinatedElectionUnavailableException(String message) {
     super(message, null, false, false);
   }

@@ -5,7 +5,11 @@ import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Go-style durations ({@code 15s}, {@code 500ms}, {@code 1m30s}), the notation operators know from client-go flags. */
+/**
+ * Go-style durations ({@code 15s}, {@code 500ms}, {@code 1m30s}), the notation operators know from
+ * client-go's flags; the election's own messages print durations this way. Stateless: every
+ * method may be called from any thread.
+ */
 public final class Durations {
 
   private static final Pattern PART = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|h|m|s)");
@@ -14,9 +18,14 @@ public final class Durations {
   }
 
   /**
-   * Parses {@code 15s}, {@code 500ms}, {@code 1m}, {@code 1m30s}, {@code 1.5s}, {@code 2h}.
+   * Parses {@code 15s}, {@code 500ms}, {@code 1m}, {@code 1m30s}, {@code 1.5s}, {@code 2h}: one
+   * or more parts, each a non-negative decimal number and a unit ({@code h}, {@code m}, {@code s},
+   * {@code ms}), case-insensitive, surrounding blanks ignored.
    *
-   * @throws IllegalArgumentException with a message that shows the accepted forms.
+   * @param text the duration, e.g. {@code 15s}
+   * @return the duration, rounded to the nanosecond
+   * @throws IllegalArgumentException if {@code text} is null, empty or not of that form, with a
+   *     message that shows the accepted forms
    */
   public static Duration parse(String text) {
     String s = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
@@ -42,7 +51,14 @@ public final class Durations {
     return Duration.ofNanos(Math.round(nanos));
   }
 
-  /** The inverse of {@link #parse} for messages: {@code 15s}, {@code 500ms}, {@code 2.4s}. */
+  /**
+   * The inverse of {@link #parse} for messages, to the millisecond: {@code 2m}, {@code 15s},
+   * {@code 500ms}, {@code 2.4s}.
+   *
+   * @param d the duration (not null)
+   * @return its shortest form in whole minutes, whole seconds, milliseconds below a second, or
+   *     seconds with up to three decimals
+   */
   public static String format(Duration d) {
     long millis = d.toMillis();
     if (millis % 60_000 == 0 && millis != 0) {

@@ -46,7 +46,11 @@ import org.slf4j.LoggerFactory;
  *       {@code renewDeadline} after its last renewal was <em>sent</em>, while followers wait
  *       {@code leaseDuration} after they last <em>saw</em> it change; every write is conditional
  *       on the Lease's resourceVersion; a Lease deleted or cleared by hand is waited out.</li>
- *   <li><b>Listeners never stall renewals</b>: they run on their own executor, in order.</li>
+ *   <li><b>Listeners never stall renewals</b>: they run on their own executor, one call at a
+ *       time per election and in order; {@code startedLeading} and {@code stoppedLeading} exactly
+ *       once each per term (see {@link LeadershipListener}).</li>
+ *   <li><b>Closing is bounded</b>: {@link #close()} ends the term, waits for the work, releases
+ *       the Lease and returns within {@link #shutdownBound()}, at most 11 s.</li>
  *   <li><b>Nothing here exits the JVM</b> or logs above WARN for an expected condition (a lost
  *       race, an unreachable API server, a missing permission: one line at most every 30 s).</li>
  * </ul>
@@ -58,7 +62,8 @@ import org.slf4j.LoggerFactory;
  * {@linkplain Builder#listenerExecutor executor you give}). The work of a term runs on a thread of
  * its own from the {@linkplain Builder#workThreadFactory work thread factory} (a virtual-thread
  * factory works: nothing on the renewal path holds a monitor). Each election also watches its
- * Lease through the client's informer machinery.
+ * Lease through the client's informer machinery. A coordinated election adds a thread of its own
+ * that keeps its LeaseCandidate.
  *
  * <p>Thread-safe: every method may be called from any thread.
  */
@@ -112,6 +117,11 @@ public final class LeaderElection implements AutoCloseable {
   /**
    * A builder for an election on {@code client}'s cluster. The client is shared, never closed by
    * the election; its request timeout should be at least {@link Builder#requestTimeout()}.
+   * Several elections (one per shard or job) may share one client.
+   *
+   * @param client the API client, e.g. {@code new KubernetesClientBuilder().build()}
+   * @return a new builder with the defaults: lease duration 15 s, renew deadline 10 s, retry
+   *     period 2 s, watching, releasing on close
    */
   public static Builder builder(KubernetesClient client) {
     return new Builder(client);
@@ -149,21 +159,32 @@ public final class LeaderElection implements AutoCloseable {
     return this;
   }
 
-  /** True while this replica holds a valid term of the Lease. */
+  /**
+   * Whether this replica leads now. The answer may be stale the moment it returns: the work checks
+   * its {@link Term} instead.
+   *
+   * @return true while this replica holds a valid term of the Lease
+   */
   public boolean isLeader() {
     return elector.isLeader();
   }
 
   /**
    * The holder of the Lease as this replica last observed it (this replica's own identity while
-   * it leads), or empty when nobody holds it or nothing is known yet.
+   * it leads).
+   *
+   * @return the holder's identity, or empty when nobody holds it or nothing is known yet
    */
   public Optional<String> currentLeader() {
     String holder = elector.observedHolder();
     return holder.isEmpty() ? Optional.empty() : Optional.of(holder);
   }
 
-  /** The current term while leading (it may end at any moment: check it), else empty. */
+  /**
+   * The current term, e.g. for a fenced write outside the leader's work.
+   *
+   * @return the term while leading (it may end at any moment: check it), else empty
+   */
   public Optional<Term> currentTerm() {
     return Optional.ofNullable(elector.term());
   }
@@ -171,10 +192,13 @@ public final class LeaderElection implements AutoCloseable {
   /**
    * Gives leadership up now and stays out of the election for {@code stayOut}: the term ends (its
    * work is interrupted), the Lease is released once the work has stopped (so a follower takes
-   * over at once), and this replica does not campaign again before {@code stayOut} has passed.
-   * Does nothing but stay out when not leading. Returns at once.
+   * over at once; unless {@link Builder#releaseOnClose} is off), and this replica does not
+   * campaign again before {@code stayOut} has passed; then it campaigns as before. Does nothing
+   * but stay out when not leading, and nothing at all once closed. Returns at once: the step-down
+   * happens on the election's thread.
    *
    * @param stayOut how long to stay out, zero or more
+   * @throws IllegalArgumentException if {@code stayOut} is negative
    */
   public void stepDown(Duration stayOut) {
     Objects.requireNonNull(stayOut, "stayOut");
@@ -187,8 +211,11 @@ public final class LeaderElection implements AutoCloseable {
   /**
    * Ends the election: the term ends at once (its work is interrupted), the work may finish (up to
    * {@link #WORK_STOP_WAIT}), the Lease is released (if {@link Builder#releaseOnClose}) so a
-   * follower takes over at once, and this returns; all within {@link #shutdownBound()}.
-   * Idempotent; a close of an election never started does nothing more.
+   * follower takes over at once, and this returns; all within {@link #shutdownBound()}. Work
+   * still running after {@link #WORK_STOP_WAIT} keeps the Lease unreleased (followers wait for it
+   * to expire): a follower never starts while this replica's work may still run. Listener calls
+   * are not waited for. Idempotent, and callable from any thread (e.g. a shutdown hook); a close
+   * of an election never started does nothing more. An election cannot be started again.
    */
   @Override
   public void close() {
@@ -196,8 +223,10 @@ public final class LeaderElection implements AutoCloseable {
   }
 
   /**
-   * {@link #close()} waiting at most {@code timeout}.
+   * {@link #close()} waiting at most {@code timeout}: the term ends and its work is interrupted at
+   * once either way; on a timeout the election goes on stopping in the background.
    *
+   * @param timeout the longest to wait for the election to end
    * @return true if the election has ended within the timeout
    */
   public boolean close(Duration timeout) {
@@ -228,6 +257,8 @@ public final class LeaderElection implements AutoCloseable {
   /**
    * Completes when the election has ended: normally after {@link #close()}, exceptionally when it
    * ended on its own ({@link #failure()}).
+   *
+   * @return a new future for the end of the election (completing it does not affect the election)
    */
   public CompletableFuture<Void> termination() {
     return termination.copy();
@@ -235,7 +266,10 @@ public final class LeaderElection implements AutoCloseable {
 
   /**
    * Why the election ended on its own, if it did: leader work that failed with an {@link Error},
-   * coordinated election not served, or an unexpected failure of the election itself.
+   * coordinated election not served, or an unexpected failure of the election itself (for
+   * example an {@link ElectionMetrics} hook that threw).
+   *
+   * @return the failure, or empty while the election runs or after a normal close
    */
   public Optional<Throwable> failure() {
     Throwable f = failure;
@@ -245,12 +279,19 @@ public final class LeaderElection implements AutoCloseable {
   /**
    * True once this replica knows who leads: an answer from the API server, to a request of its
    * own or through the watch (a readiness signal).
+   *
+   * @return true once the first answer about the Lease has arrived
    */
   public boolean knowsLeader() {
     return elector.firstRoundDone();
   }
 
-  /** Time since this replica's last successful write of the Lease, or empty if none yet. */
+  /**
+   * Time since this replica's last successful write of the Lease (acquire or renewal), on the
+   * local monotonic clock.
+   *
+   * @return the time since, or empty if this replica has not written the Lease yet
+   */
   public Optional<Duration> sinceLastWrite() {
     long nanos = elector.nanosSinceLastRenew();
     return nanos < 0 ? Optional.empty() : Optional.of(Duration.ofNanos(nanos));
@@ -259,71 +300,121 @@ public final class LeaderElection implements AutoCloseable {
   /**
    * Time since the election last made progress: it does at least every retry period whatever the
    * API server does, so a value well above the retry period means it is wedged (a liveness
-   * signal). Zero once it has ended normally; {@code ChronoUnit.FOREVER}-like large after a
-   * failure.
+   * signal).
+   *
+   * @return the time since its last turn; zero once it has ended normally, and
+   *     {@code Long.MAX_VALUE} nanoseconds once it has failed
    */
   public Duration sinceProgress() {
     return Duration.ofNanos(elector.nanosSinceHeartbeat());
   }
 
-  /** The uid of the Lease as this replica last wrote it (to point Events at it), if any. */
+  /**
+   * The uid of the Lease as this replica last wrote it, to point Events at it.
+   *
+   * @return the uid, or empty if this replica has not written the Lease yet
+   */
   public Optional<String> leaseUid() {
     Lease lease = elector.lastWrittenLease();
     return lease == null || lease.getMetadata() == null ? Optional.empty()
         : Optional.ofNullable(lease.getMetadata().getUid());
   }
 
-  /** This replica's identity ({@code holderIdentity} while it leads). */
+  /**
+   * This replica's identity.
+   *
+   * @return the identity, the Lease's {@code holderIdentity} while it leads
+   */
   public String identity() {
     return config.identity();
   }
 
-  /** The Lease's namespace. */
+  /**
+   * The Lease's namespace.
+   *
+   * @return the namespace given to {@link Builder#lease}
+   */
   public String leaseNamespace() {
     return config.namespace();
   }
 
-  /** The Lease's name. */
+  /**
+   * The Lease's name.
+   *
+   * @return the name given to {@link Builder#lease}
+   */
   public String leaseName() {
     return config.leaseName();
   }
 
-  /** {@code namespace/name} of the Lease, as the log lines print it. */
+  /**
+   * The Lease, as the log lines print it.
+   *
+   * @return {@code namespace/name} of the Lease
+   */
   public String leaseKey() {
     return config.leaseKey();
   }
 
-  /** See {@link Builder#leaseDuration}. */
+  /**
+   * The lease duration (see {@link Builder#leaseDuration}).
+   *
+   * @return the lease duration this replica writes into the Lease
+   */
   public Duration leaseDuration() {
     return config.leaseDuration();
   }
 
-  /** See {@link Builder#renewDeadline}. */
+  /**
+   * The renew deadline (see {@link Builder#renewDeadline}).
+   *
+   * @return how long a term stays valid after its last successful renewal was sent
+   */
   public Duration renewDeadline() {
     return config.renewDeadline();
   }
 
-  /** See {@link Builder#retryPeriod}. */
+  /**
+   * The retry period (see {@link Builder#retryPeriod}).
+   *
+   * @return how often the leader renews and a polling follower retries
+   */
   public Duration retryPeriod() {
     return config.retryPeriod();
   }
 
-  /** See {@link Builder#watch}. */
+  /**
+   * Whether followers watch the Lease (see {@link Builder#watch}).
+   *
+   * @return true if the election watches the Lease, false if it polls
+   */
   public boolean isWatching() {
     return config.watch();
   }
 
-  /** See {@link Builder#coordinated}. */
+  /**
+   * Whether this is a coordinated election (see {@link Builder#coordinated}).
+   *
+   * @return true if the API server picks the holder among LeaseCandidates
+   */
   public boolean isCoordinated() {
     return config.coordinated();
   }
 
-  /** See {@link Builder#releaseOnClose}. */
+  /**
+   * Whether a chosen end releases the Lease (see {@link Builder#releaseOnClose}).
+   *
+   * @return true if close, step-down and returned work release the Lease
+   */
   public boolean releasesOnClose() {
     return config.releaseOnCancel();
   }
 
-  /** The labels this replica puts on the Lease (see {@link Builder#leaseLabel}); unmodifiable. */
+  /**
+   * The labels this replica puts on the Lease (see {@link Builder#leaseLabel}).
+   *
+   * @return the labels, unmodifiable; empty if none
+   */
   public Map<String, String> leaseLabels() {
     return config.leaseLabels();
   }
@@ -331,7 +422,9 @@ public final class LeaderElection implements AutoCloseable {
   /**
    * The longest {@link #close()} takes: the running work finishes (at most
    * {@link #WORK_STOP_WAIT}), the release is sent (at most half the renew deadline, and 5 s), plus
-   * a margin; at most 11 s for every valid setting.
+   * a margin.
+   *
+   * @return the bound; at most 11 s for every valid setting
    */
   public Duration shutdownBound() {
     return config.shutdownBound();
@@ -387,10 +480,12 @@ public final class LeaderElection implements AutoCloseable {
   }
 
   /**
-   * Builds a {@link LeaderElection}. Every setter checks its argument; {@link #build()} checks the
-   * rules between them. A violation is an {@link IllegalArgumentException} whose message names
-   * the field and the rule, e.g. {@code leaseDuration (10s) must be greater than renewDeadline
-   * (10s)}.
+   * Builds a {@link LeaderElection}. {@link #build()} (or {@link #validate()}) checks every field
+   * and the rules between them; a violation is an {@link IllegalArgumentException} whose message
+   * names the field and the rule, e.g. {@code leaseDuration (10s) must be greater than
+   * renewDeadline (10s)}. The setters of the work, listeners, metrics and threads reject null at
+   * once ({@link NullPointerException} naming the argument). Not thread-safe: configure it on one
+   * thread. Each {@link #build()} makes a new, independent election.
    */
   public static final class Builder {
 
@@ -430,6 +525,9 @@ public final class LeaderElection implements AutoCloseable {
     /**
      * The API client (required by {@link #build()}; {@link LeaderElection#builder} sets it). It is
      * shared, never closed by the election.
+     *
+     * @param client the API client
+     * @return this builder
      */
     public Builder client(KubernetesClient client) {
       this.client = client;
@@ -442,6 +540,7 @@ public final class LeaderElection implements AutoCloseable {
      *
      * @param namespace a DNS-1123 label, e.g. the pod's own namespace
      * @param name a DNS-1123 subdomain
+     * @return this builder
      */
     public Builder lease(String namespace, String name) {
       this.namespace = namespace;
@@ -453,6 +552,9 @@ public final class LeaderElection implements AutoCloseable {
      * This replica's identity (required), written as the Lease's {@code holderIdentity}: it must
      * be unique among the candidates (the pod name is), or two replicas would both believe they
      * hold the Lease.
+     *
+     * @param identity not empty, e.g. the pod's name from the downward API
+     * @return this builder
      */
     public Builder identity(String identity) {
       this.identity = identity;
@@ -464,6 +566,9 @@ public final class LeaderElection implements AutoCloseable {
      * (default 15 s, whole seconds: the Lease stores seconds). Longer tolerates longer leader
      * stalls and API hiccups without a needless failover; shorter replaces a crashed leader
      * sooner. Written into the Lease, so every follower uses the leader's value.
+     *
+     * @param leaseDuration whole seconds, greater than the renew deadline
+     * @return this builder
      */
     public Builder leaseDuration(Duration leaseDuration) {
       this.leaseDuration = leaseDuration;
@@ -473,7 +578,11 @@ public final class LeaderElection implements AutoCloseable {
     /**
      * How long the leader keeps trying to renew before its term ends (default 10 s). Must be
      * shorter than the lease duration: the gap is the safety margin in which an old leader has
-     * stopped while nobody may yet take over (it absorbs clock-rate drift and pauses).
+     * stopped while nobody may yet take over (it absorbs clock-rate drift and pauses). It also
+     * bounds each Lease request (see {@link #requestTimeout()}).
+     *
+     * @param renewDeadline less than the lease duration, more than 1.2 times the retry period
+     * @return this builder
      */
     public Builder renewDeadline(Duration renewDeadline) {
       this.renewDeadline = renewDeadline;
@@ -484,6 +593,9 @@ public final class LeaderElection implements AutoCloseable {
      * How often the leader renews and a polling follower retries (default 2 s). Shorter detects
      * a free Lease sooner at the cost of more requests; the renew deadline must exceed 1.2 times
      * it (client-go's jitter factor).
+     *
+     * @param retryPeriod greater than zero
+     * @return this builder
      */
     public Builder retryPeriod(Duration retryPeriod) {
       this.retryPeriod = retryPeriod;
@@ -494,6 +606,9 @@ public final class LeaderElection implements AutoCloseable {
      * Followers watch the Lease (default) instead of polling it: a release or expiry is acted on
      * the moment it happens and the API server sees no follower reads. Needs {@code list} and
      * {@code watch} on leases; without them the election polls, as client-go does.
+     *
+     * @param watch false to poll the Lease instead
+     * @return this builder
      */
     public Builder watch(boolean watch) {
       this.watch = watch;
@@ -503,7 +618,11 @@ public final class LeaderElection implements AutoCloseable {
     /**
      * On {@link LeaderElection#close()} and on a step-down, release the Lease (default) so a
      * follower takes over at once instead of waiting out the lease duration. Safe because the
-     * release waits for the work to stop.
+     * release waits for the work to stop. Also applies when the {@linkplain #work whole-term
+     * work} returns.
+     *
+     * @param release false to leave the Lease to expire instead
+     * @return this builder
      */
     public Builder releaseOnClose(boolean release) {
       this.releaseOnClose = release;
@@ -514,6 +633,9 @@ public final class LeaderElection implements AutoCloseable {
      * How long a replica whose {@linkplain #work whole-term work} returned stays out of the
      * election before campaigning again (default: the retry period), so that a follower gets the
      * released Lease.
+     *
+     * @param delay how long to stay out (null: the retry period)
+     * @return this builder
      */
     public Builder requeueDelay(Duration delay) {
       this.requeueDelay = delay;
@@ -530,6 +652,7 @@ public final class LeaderElection implements AutoCloseable {
      * @param binaryVersion this build's version, {@code MAJOR.MINOR.PATCH}
      * @param emulationVersion the version whose behaviour it offers, at most {@code binaryVersion}
      *     (null: the binary version)
+     * @return this builder
      */
     public Builder coordinated(String binaryVersion, String emulationVersion) {
       this.coordinated = true;
@@ -540,14 +663,24 @@ public final class LeaderElection implements AutoCloseable {
 
     /**
      * A label this replica puts on the Lease with each of its writes (client-go's
-     * {@code NewWithLabels}), e.g. to select Leases by owner. Kubernetes' label rules apply.
+     * {@code NewWithLabels}), e.g. to select Leases by owner. Kubernetes' label rules apply
+     * (checked by {@link #build()}); labels of others on the Lease are kept.
+     *
+     * @param key {@code [prefix/]name}, the prefix a DNS subdomain, the name 1-63 characters
+     * @param value empty or 1-63 characters
+     * @return this builder
      */
     public Builder leaseLabel(String key, String value) {
       labels.put(key, value);
       return this;
     }
 
-    /** All of {@code labels}, as {@link #leaseLabel}. */
+    /**
+     * All of {@code labels}, as {@link #leaseLabel}.
+     *
+     * @param labels the labels to add
+     * @return this builder
+     */
     public Builder leaseLabels(Map<String, String> labels) {
       labels.forEach(this::leaseLabel);
       return this;
@@ -555,7 +688,11 @@ public final class LeaderElection implements AutoCloseable {
 
     /**
      * The leader's work as one method that runs for the whole term (see {@link LeaderWork}):
-     * returning gives leadership up. Exclusive with {@link #periodicWork}.
+     * returning gives leadership up. Exclusive with {@link #periodicWork}. Without either, the
+     * election only elects (listeners and {@link LeaderElection#isLeader()} tell the result).
+     *
+     * @param work called once per term on a work thread of its own
+     * @return this builder
      */
     public Builder work(LeaderWork work) {
       this.work = Objects.requireNonNull(work, "work");
@@ -564,7 +701,12 @@ public final class LeaderElection implements AutoCloseable {
 
     /**
      * The leader's work as units run every {@code interval} while the term is valid (see
-     * {@link UnitOfWork}): the first right after the term starts. Exclusive with {@link #work}.
+     * {@link UnitOfWork}): the first right after the term starts, each next one {@code interval}
+     * after the previous one returned. Exclusive with {@link #work}.
+     *
+     * @param interval the pause between units, greater than zero
+     * @param unit called on the term's work thread, one unit at a time
+     * @return this builder
      */
     public Builder periodicWork(Duration interval, UnitOfWork unit) {
       this.periodicInterval = interval;
@@ -572,7 +714,13 @@ public final class LeaderElection implements AutoCloseable {
       return this;
     }
 
-    /** Adds a listener (see {@link LeadershipListener} for threads and order). */
+    /**
+     * Adds a listener (see {@link LeadershipListener} for threads and order). Listeners are called
+     * in the order they were added.
+     *
+     * @param listener notified of each term's start and end and of each new leader
+     * @return this builder
+     */
     public Builder listener(LeadershipListener listener) {
       listeners.add(Objects.requireNonNull(listener, "listener"));
       return this;
@@ -580,7 +728,11 @@ public final class LeaderElection implements AutoCloseable {
 
     /**
      * Where the election reports for monitoring. Called on the election's own thread: each call
-     * must return at once (increment a counter, no I/O).
+     * must return at once (increment a counter, no I/O) and must not throw (see
+     * {@link ElectionMetrics}).
+     *
+     * @param metrics the hooks (default {@link ElectionMetrics#NONE})
+     * @return this builder
      */
     public Builder metrics(ElectionMetrics metrics) {
       this.metrics = Objects.requireNonNull(metrics, "metrics");
@@ -589,7 +741,11 @@ public final class LeaderElection implements AutoCloseable {
 
     /**
      * The executor for listener calls (default: the process's shared listener threads). Calls of
-     * one election are handed to it one at a time, in order.
+     * one election are handed to it one at a time, in order, so a single-threaded or a
+     * virtual-thread-per-task executor both keep the order. The election never shuts it down.
+     *
+     * @param executor runs the listener calls
+     * @return this builder
      */
     public Builder listenerExecutor(Executor executor) {
       this.listenerExecutor = Objects.requireNonNull(executor, "listenerExecutor");
@@ -599,7 +755,11 @@ public final class LeaderElection implements AutoCloseable {
     /**
      * Where the threads of each term's work come from (default: daemon threads named
      * {@code leader-work-<lease>-<n>}); e.g. {@code Thread.ofVirtual().factory()} on Java 21+.
-     * One thread per term, interrupted when the term ends.
+     * One thread per term, interrupted when the term ends. Nothing on the renewal path holds a
+     * monitor, so virtual threads are never pinned by the election.
+     *
+     * @param factory makes the work threads; it must not return null
+     * @return this builder
      */
     public Builder workThreadFactory(ThreadFactory factory) {
       this.workThreadFactory = Objects.requireNonNull(factory, "workThreadFactory");
@@ -609,6 +769,8 @@ public final class LeaderElection implements AutoCloseable {
     /**
      * The bound of one Lease request as a whole with the timings set so far: half the renew
      * deadline, at most 10 s. A request not completed by then is abandoned.
+     *
+     * @return the bound of one Lease request
      */
     public Duration requestTimeout() {
       Duration half = renewDeadline == null ? Duration.ofSeconds(5) : renewDeadline.dividedBy(2);
@@ -627,9 +789,12 @@ public final class LeaderElection implements AutoCloseable {
     }
 
     /**
-     * Builds the election (not started: {@link LeaderElection#start()}).
+     * Builds the election, not started: it sends no request and runs nothing before
+     * {@link LeaderElection#start()}.
      *
+     * @return a new election
      * @throws IllegalArgumentException naming the first field that breaks a rule, and the rule
+     * @throws NullPointerException if a timing was set to null
      */
     public LeaderElection build() {
       if (client == null) {

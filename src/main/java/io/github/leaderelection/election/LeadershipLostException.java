@@ -9,7 +9,12 @@ public final class LeadershipLostException extends RuntimeException {
 
   private static final long serialVersionUID = 1L;
 
-  /** @param message which term of which Lease ended, and why */
+  /**
+   * An exception with {@code message}, without a stack trace (it is an expected outcome, not a
+   * bug to locate).
+   *
+   * @param message which term of which Lease ended, and why
+   */
   public LeadershipLostException(String message) {
     super(message, null, false, false);
   }

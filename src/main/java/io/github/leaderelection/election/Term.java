@@ -86,6 +86,8 @@ public final class Term {
    * True while this replica may act as leader; false for good once the term has ended or its
    * deadline has passed (the first call that sees the deadline passed ends the term as
    * {@link TermEnd#EXPIRED} and interrupts its work). Cheap: call it before every action.
+   *
+   * @return true while the term has not ended and its deadline has not passed
    */
   public boolean isValid() {
     List<Thread> toInterrupt;
@@ -120,6 +122,9 @@ public final class Term {
   /**
    * The longest the term can still be valid unless renewed: zero once it has ended. Work that
    * needs a bound on its actions (a lock timeout, a request deadline) can use it.
+   *
+   * @return the time to the term's deadline on the local monotonic clock, or zero once it has
+   *     ended; at most the renew deadline
    */
   public Duration remaining() {
     lock.lock();
@@ -144,31 +149,49 @@ public final class Term {
    * <p>Give it to whatever the leader writes, so that the target can refuse a write from an older
    * term that arrives late: {@link #fencedUpdate} does that for Kubernetes objects. The one case
    * that breaks the guarantee is an etcd restored from a backup without bumping its revision
-   * ({@code etcdutl snapshot restore --bump-revision}, as the Kubernetes documentation asks).
+   * ({@code etcdutl snapshot restore --bump-revision}, as the Kubernetes documentation asks). An
+   * API server whose resourceVersions are not numbers gives -1: no fencing.
+   *
+   * @return the token, the same for the whole term
    */
   public long fencingToken() {
     return fencingToken;
   }
 
-  /** The identity this replica leads as (the Lease's {@code holderIdentity}). */
+  /**
+   * The identity this replica leads as.
+   *
+   * @return the Lease's {@code holderIdentity} during this term
+   */
   public String identity() {
     return identity;
   }
 
-  /** {@code namespace/name} of the Lease this term holds. */
+  /**
+   * The Lease this term holds.
+   *
+   * @return {@code namespace/name} of the Lease
+   */
   public String leaseKey() {
     return leaseKey;
   }
 
-  /** 1 for the first term this election led in this process, 2 for the next (for logs). */
+  /**
+   * The term's number in this election, for logs; unlike the {@linkplain #fencingToken() token}
+   * it starts again at 1 in every process, so it fences nothing.
+   *
+   * @return 1 for the first term this election led, 2 for the next, and so on
+   */
   public long number() {
     return number;
   }
 
   /**
    * Waits until the term ends (ended by the election, or lapsed and detected by the election or
-   * by {@link #isValid()}) or the timeout passes.
+   * by {@link #isValid()}) or the timeout passes. A term that lapses unnoticed (nobody calls
+   * {@link #isValid()}) is ended by the election, which wakes at the deadline for it.
    *
+   * @param timeout the longest to wait; zero or negative only checks
    * @return true if the term has ended (the caller must stop), false on timeout
    * @throws InterruptedException if the waiting thread is interrupted, as a work thread is the
    *     moment its term ends
@@ -177,7 +200,12 @@ public final class Term {
     return ended.await(Math.max(0, timeout.toNanos()), TimeUnit.NANOSECONDS);
   }
 
-  /** True once the term has ended (a lapse counts once {@link #isValid()} has seen it). */
+  /**
+   * Whether the term has ended. Unlike {@link #isValid()} it does not check the deadline: a lapse
+   * counts once {@link #isValid()} or the election has seen it.
+   *
+   * @return true once the term has ended, for good
+   */
   public boolean hasEnded() {
     lock.lock();
     try {
@@ -187,7 +215,11 @@ public final class Term {
     }
   }
 
-  /** Why the term ended, or empty while it runs. */
+  /**
+   * Why the term ended.
+   *
+   * @return the first reason that ended it, or empty while it runs
+   */
   public Optional<TermEnd> endReason() {
     lock.lock();
     try {
@@ -208,24 +240,32 @@ public final class Term {
    *
    * <p>So once a write under token {@code n} has been stored, every later write under a token
    * below {@code n} is refused, whatever the delays between the check and the write: the API
-   * server, not this process's clock, decides.
+   * server, not this process's clock, decides. The guarantee holds among the writers that go
+   * through this method (a plain write that drops the annotation resets the object's token).
+   * Runs on the caller's thread (a work thread) with the election's client, blocking for a read
+   * and a write, repeated after a conflict (at most 5 attempts).
    *
+   * @param <T> the object's type, e.g. {@code ConfigMap}
    * @param target the object, e.g. {@code client.configMaps().inNamespace(ns).withName(n)}
    * @param edit given a copy of the current object (null if absent), returns the object to write;
    *     called again after a conflict, so it must not have side effects
    * @return the object as stored
    * @throws StaleTokenException if a newer term has written the object: the write is refused
    * @throws LeadershipLostException if this term is no longer valid (nothing was written)
-   * @throws io.fabric8.kubernetes.client.KubernetesClientException for API failures
+   * @throws io.fabric8.kubernetes.client.KubernetesClientException for API failures, and the
+   *     last 409 Conflict if every attempt conflicted
    */
   public <T extends HasMetadata> T fencedUpdate(Resource<T> target, UnaryOperator<T> edit) {
     return FencedWriter.update(this, target, edit);
   }
 
   /**
-   * Waits for the threads that the election started for this term's work to finish.
+   * Waits for the threads that the election started for this term's work to finish (a listener's
+   * {@code stoppedLeading} may use it to log after the work's last action).
    *
-   * @return true if none is running any more
+   * @param timeout the longest to wait
+   * @return true if none is running any more, false on timeout
+   * @throws InterruptedException if the waiting thread is interrupted
    */
   public boolean awaitWorkStopped(Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();

@@ -43,9 +43,13 @@ public enum TermEnd {
   }
 
   /**
-   * True when this replica chose to end the term (stepped down, closed, its work returned or
-   * failed) rather than lost it; after a chosen end the Lease is released so that a follower takes
-   * over at once.
+   * Whether this replica chose to end the term rather than lost it. After a chosen end the Lease
+   * is released once the work has stopped (unless {@link LeaderElection.Builder#releaseOnClose}
+   * is off), so that a follower takes over at once; after a lost end this replica does not
+   * release it.
+   *
+   * @return true for {@link #WORK_RETURNED}, {@link #STEPPED_DOWN}, {@link #CLOSED} and
+   *     {@link #WORK_FAILED}
    */
   public boolean chosen() {
     return chosen;

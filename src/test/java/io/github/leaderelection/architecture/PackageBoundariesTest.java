@@ -100,13 +100,13 @@ class PackageBoundariesTest {
 
     @Test
     @DisplayName("holds for the project's main classes")
-    void holdsForTheProject() {
+    void theProjectDoesNotDependOnTheApp() {
       nothingOutsideTheAppDependsOnIt(PROJECT).check(main);
     }
 
     @Test
     @DisplayName("reports a library class that calls into the app")
-    void reportsAViolation() {
+    void aLibraryClassCallingTheAppIsReported() {
       assertThatThrownBy(() -> nothingOutsideTheAppDependsOnIt(FIXTURE).check(fixture))
           .isInstanceOf(AssertionError.class)
           .hasMessageContaining("UsesTheApp")
@@ -120,13 +120,13 @@ class PackageBoundariesTest {
 
     @Test
     @DisplayName("holds for the project's main classes")
-    void holdsForTheProject() {
+    void theProjectUsesThemInTheAppOnly() {
       nothingOutsideTheAppUsesItsLibraries(PROJECT).check(main);
     }
 
     @Test
     @DisplayName("reports a library class that uses each of them")
-    void reportsAViolation() {
+    void aLibraryClassUsingThemIsReported() {
       assertThatThrownBy(() -> nothingOutsideTheAppUsesItsLibraries(FIXTURE).check(fixture))
           .isInstanceOf(AssertionError.class)
           .hasMessageContaining("picocli.CommandLine")
@@ -141,13 +141,13 @@ class PackageBoundariesTest {
 
     @Test
     @DisplayName("holds for io.github.leaderelection.election")
-    void holdsForTheProject() {
+    void theProjectsLibraryStaysWithinThem() {
       theLibraryDependsOnFabric8AndSlf4jOnly(PROJECT).check(main);
     }
 
     @Test
     @DisplayName("reports a library class that uses the app, an app library or another library")
-    void reportsAViolation() {
+    void aLibraryClassUsingAnythingElseIsReported() {
       assertThatThrownBy(() -> theLibraryDependsOnFabric8AndSlf4jOnly(FIXTURE).check(fixture))
           .isInstanceOf(AssertionError.class)
           .hasMessageContaining("AppEntryPoint")
@@ -171,13 +171,13 @@ class PackageBoundariesTest {
 
     @Test
     @DisplayName("holds for io.github.leaderelection.election")
-    void holdsForTheProject() {
+    void theProjectsLibraryNeverEndsTheProcess() {
       theLibraryNeverEndsTheProcess(PROJECT).check(main);
     }
 
     @Test
     @DisplayName("reports a library class that exits and one that halts")
-    void reportsAViolation() {
+    void aLibraryClassEndingTheProcessIsReported() {
       assertThatThrownBy(() -> theLibraryNeverEndsTheProcess(FIXTURE).check(fixture))
           .isInstanceOf(AssertionError.class)
           .hasMessageContaining("ExitsTheJvm")

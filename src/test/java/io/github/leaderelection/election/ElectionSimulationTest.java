@@ -64,6 +64,10 @@ class ElectionSimulationTest {
     int[] faults = new int[SimSchedule.Fault.values().length];
     int[] requestFaults = new int[SimPort.Fault.values().length];
     int[] deletions = new int[2];
+    long fencedAccepted = 0;
+    long staleRefused = 0;
+    long staleAccepted = 0;
+    long writePauses = 0;
     for (long seed = first; seed < first + count; seed++) {
       SimSchedule run = SimSchedule.run(seed, only != null && Boolean.getBoolean("sim.trace"));
       if (only != null) {
@@ -72,6 +76,10 @@ class ElectionSimulationTest {
       SimSchedule.Outcome o = run.outcome();
       overlaps += o.overlaps();
       events += o.events();
+      fencedAccepted += o.fenced().accepted();
+      staleRefused += o.fenced().refused();
+      staleAccepted += o.fenced().staleAccepted();
+      writePauses += o.fenced().writePauses();
       worstLeaderAfterQuiet = Math.max(worstLeaderAfterQuiet, o.leaderAfterQuiet());
       worstBoundShare = Math.max(worstBoundShare, o.livenessBound() <= 0 ? 0
           : 100 * o.leaderAfterQuiet() / o.livenessBound());
@@ -92,7 +100,9 @@ class ElectionSimulationTest {
         failures.add("seed " + seed + ": " + v);
       }
     }
-    System.out.println(count + " schedules, " + overlaps + " overlapping terms");
+    System.out.println(count + " schedules, " + overlaps + " overlapping terms, fenced writes: "
+        + fencedAccepted + " accepted, " + staleRefused + " stale refused, " + staleAccepted
+        + " stale accepted");
     StringBuilder kinds = new StringBuilder();
     for (SimSchedule.Fault f : SimSchedule.Fault.values()) {
       kinds.append(kinds.length() == 0 ? "" : ", ").append(f.name().toLowerCase(Locale.ROOT))
@@ -104,6 +114,7 @@ class ElectionSimulationTest {
             .append(requestFaults[f.ordinal()]);
       }
     }
+    kinds.append(", pause_before_write ").append(writePauses);
     System.out.printf(Locale.ROOT, "leader after faults stopped: worst %.1fs (%d%% of the bound);"
         + " takeover after a release: worst %d ms watching, %d ms polling; %d events in %.1fs;"
         + " faults: %s; deletions marked %d, finished %d%n", worstLeaderAfterQuiet / 1e9, worstBoundShare,
@@ -111,6 +122,13 @@ class ElectionSimulationTest {
         (System.nanoTime() - started) / 1e9, kinds, deletions[0], deletions[1]);
     failures.stream().limit(30).forEach(System.out::println);
     assertThat(failures).as("replay one with -Dsim.seed=N -Dsim.trace=true").isEmpty();
+    assertThat(staleAccepted).as("stale fenced writes accepted").isZero();
+    if (count >= 100) {
+      // Enough schedules for pauses before a write to meet a newer leader's writes: the fencing
+      // rule was put to the test, not only never needed.
+      assertThat(staleRefused).as("stale fenced writes refused").isPositive();
+      assertThat(fencedAccepted).as("fenced writes accepted").isGreaterThan(staleRefused);
+    }
   }
 
   @Test
@@ -216,6 +234,100 @@ class ElectionSimulationTest {
         Duration.ofSeconds(2), true, Boolean.getBoolean("sim.trace"));
     world.work(SimWorld.SECOND, 200 * SimWorld.MS, 200 * SimWorld.MS);
     return world;
+  }
+
+  /**
+   * The units' fenced writes of the work record: a stale one is refused at the server, and the
+   * checker sees it land when the rule is off.
+   */
+  @Nested
+  class FencedWrites {
+
+    /**
+     * r0 leads; r1 follows. One of r0's units checks its term, then r0's process freezes for 30 s
+     * before the write goes out: r1 takes over and writes; r0 resumes and its write arrives.
+     */
+    private SimWorld pausedBeforeWrite(boolean fencing) {
+      SimWorld world = scripted();
+      world.server().fencing(fencing);
+      SimReplica r0 = world.start("r0", 1.0);
+      world.scheduler().runUntil(SimWorld.SECOND);
+      SimReplica r1 = world.start("r1", 1.0);
+      world.scheduler().runUntil(20 * SimWorld.SECOND);
+      assertThat(r0.leading()).isTrue();
+      r0.pauseBeforeNextWrite(30 * SimWorld.SECOND);
+      world.scheduler().runUntil(45 * SimWorld.SECOND);
+      assertThat(r1.leading()).as("r1 took over while r0 was frozen").isTrue();
+      world.scheduler().runUntil(60 * SimWorld.SECOND);
+      finish(world);
+      return world;
+    }
+
+    @Test
+    @DisplayName("A unit that pauses between its check of the term and its fenced write, while a"
+        + " newer leader takes over and writes, has its write refused at the server, and the"
+        + " pause is no overlap")
+    void staleWriteRefused() {
+      SimWorld world = pausedBeforeWrite(true);
+      assertThat(world.server().fencedRefused()).isEqualTo(1);
+      assertThat(world.server().staleAccepted()).isEmpty();
+      assertThat(world.server().fencedAccepted()).isGreaterThan(10);
+      assertThat(world.ledger().overlaps()).isEmpty();
+      assertThat(world.ledger().tokenViolations()).isEmpty();
+      // r1's term carries the greater token, and the record keeps it.
+      SimLedger.Interval r0 = world.ledger().terms().get(0);
+      SimLedger.Interval r1 = world.ledger().terms().get(world.ledger().terms().size() - 1);
+      assertThat(r0.identity).isEqualTo("r0");
+      assertThat(r1.identity).isEqualTo("r1");
+      assertThat(r1.token).isGreaterThan(r0.token);
+      assertThat(world.server().recordToken()).isEqualTo(r1.token);
+    }
+
+    @Test
+    @DisplayName("The checker is not vacuous: with the fencing rule off at the server (every write"
+        + " accepted), the paused unit's write lands after the newer leader's and is reported as"
+        + " a stale write accepted")
+    void staleWriteAcceptedWithoutFencingIsCaught() {
+      SimWorld world = pausedBeforeWrite(false);
+      assertThat(world.server().fencedRefused()).isZero();
+      assertThat(world.server().staleAccepted()).singleElement().satisfies(v ->
+          assertThat(v).contains("stale fenced write accepted").contains("r0#").contains("r1#"));
+      assertThat(world.ledger().overlaps()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("The checker is not vacuous: across random schedules with the fencing rule off,"
+        + " stale writes land and are reported as violations")
+    void randomSchedulesWithoutFencingAreCaught() {
+      long staleAccepted = 0;
+      List<String> reported = new ArrayList<>();
+      for (long seed = 1; seed <= 100; seed++) {
+        SimSchedule.Outcome o = SimSchedule.run(seed, false, false).outcome();
+        assertThat(o.fenced().refused()).isZero();
+        staleAccepted += o.fenced().staleAccepted();
+        o.violations().stream().filter(v -> v.startsWith("stale fenced write accepted"))
+            .forEach(reported::add);
+      }
+      System.out.println("100 schedules with the fencing rule off: " + staleAccepted
+          + " stale fenced writes accepted");
+      assertThat(staleAccepted).isPositive();
+      assertThat(reported).hasSize((int) staleAccepted);
+    }
+
+    @Test
+    @DisplayName("The checker is not vacuous: a term whose fencing token is not above the last"
+        + " term's is reported")
+    void tokenNotIncreasingIsCaught() {
+      SimLedger ledger = new SimLedger();
+      ledger.term("r0#1", "r0", 0, 120);
+      ledger.term("r1#2", "r1", SimWorld.SECOND, 130);
+      assertThat(ledger.tokenViolations()).isEmpty();
+      ledger.term("r2#3", "r2", 2 * SimWorld.SECOND, 130);
+      ledger.term("r3#4", "r3", 3 * SimWorld.SECOND, -1);
+      assertThat(ledger.tokenViolations()).hasSize(2)
+          .anySatisfy(v -> assertThat(v).contains("r2#3").contains("not above the 130"))
+          .anySatisfy(v -> assertThat(v).contains("r3#4").contains("no fencing token"));
+    }
   }
 
   /**
@@ -368,6 +480,42 @@ class ElectionSimulationTest {
 
     private static int code(Campaign.Reply reply) {
       return ((LeaseApiException) reply.failure()).code();
+    }
+
+    @Test
+    @DisplayName("Every write (create, update, delete, re-create, and the work record's) takes the"
+        + " next number of one counter as its resourceVersion, so the token of a term, the"
+        + " resourceVersion of the write that started it, only ever grows")
+    void resourceVersionsGrow() {
+      server.addWatcher(seen::add);
+      List<Long> versions = new ArrayList<>();
+      var created = send(Campaign.Purpose.CREATE, ApiVerb.CREATE, null, held("r0")).lease();
+      versions.add(Campaign.fencingToken(created));
+      assertThat(server.fencedWrite("r0#1", Campaign.fencingToken(created), 0))
+          .isEqualTo(SimApiServer.Fenced.ACCEPTED);
+      java.time.Instant t = java.time.Instant.parse("2026-11-24T00:00:05Z");
+      var taken = send(Campaign.Purpose.TAKE_OVER, ApiVerb.UPDATE, created,
+          new LeaderElectionRecord("r1", 15, t, t, 1)).lease();
+      versions.add(Campaign.fencingToken(taken));
+      server.handDelete(); // marked: a new version
+      versions.add(Long.parseLong(server.current().getMetadata().getResourceVersion()));
+      server.handRemoveFinalizers(); // gone: the DELETED event carries the delete's revision
+      assertThat(server.current()).isNull();
+      versions.add(Long.parseLong(seen.get(seen.size() - 1).lease().getMetadata()
+          .getResourceVersion()));
+      var again = send(Campaign.Purpose.CREATE, ApiVerb.CREATE, null, held("r2")).lease();
+      versions.add(Campaign.fencingToken(again));
+      assertThat(versions).allSatisfy(v -> assertThat(v).isPositive())
+          .isSorted().doesNotHaveDuplicates();
+      // The work record's write advanced the counter between the create and the takeover.
+      assertThat(versions.get(1)).isEqualTo(versions.get(0) + 2);
+      // A stale writer of the record (r0's token, after r2's) is refused; r2's own write lands.
+      assertThat(server.fencedWrite("r2#3", Campaign.fencingToken(again), 0))
+          .isEqualTo(SimApiServer.Fenced.ACCEPTED);
+      assertThat(server.fencedWrite("r0#1", Campaign.fencingToken(created), 0))
+          .isEqualTo(SimApiServer.Fenced.REFUSED);
+      assertThat(server.fencedRefused()).isEqualTo(1);
+      assertThat(server.staleAccepted()).isEmpty();
     }
 
     @Test

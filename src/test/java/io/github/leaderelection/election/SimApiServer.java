@@ -37,6 +37,11 @@ import java.util.function.Consumer;
  *   <li>a delete of an object without finalizers removes it at once (DELETED with its final state).
  * </ul>
  * {@code deletionTimestamp} and the uid are the server's: an update cannot change them.
+ *
+ * <p>Besides the Lease, the server keeps a second object: the <em>work record</em>, which the
+ * leaders' units write through fenced writes ({@link #fencedWrite}). Its writes advance the same
+ * revision counter (it is another key of the same etcd), so the Lease's resourceVersions, and with
+ * them the fencing tokens ({@link Campaign#fencingToken}), grow with gaps, as in a real cluster.
  */
 final class SimApiServer {
 
@@ -64,6 +69,17 @@ final class SimApiServer {
   private int deletionsFinished;
   private final List<String> invalid = new ArrayList<>();
   private final java.util.function.LongSupplier clock;
+  // The work record.
+  private boolean fencing = true;
+  /** The token stored in the work record, -1 before its first write (as for an unfenced object). */
+  private long recordToken = -1;
+  private String recordWriter = "";
+  /** The highest token of any accepted write, and who wrote under it. */
+  private long highestAccepted = -1;
+  private String highestWriter = "";
+  private long fencedAccepted;
+  private long fencedRefused;
+  private final List<String> staleAccepted = new ArrayList<>();
 
   /** @param clock simulated real time, for deletionTimestamp */
   SimApiServer(java.util.function.LongSupplier clock) {
@@ -212,6 +228,72 @@ final class SimApiServer {
     return null;
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // The work record
+
+  /** What the server did with one fenced write. */
+  enum Fenced { ACCEPTED, REFUSED }
+
+  /**
+   * With {@code false}, the server stores every write of the work record, whatever its token: the
+   * fencing rule is off, to show that the checker sees stale writes land.
+   */
+  void fencing(boolean on) {
+    this.fencing = on;
+  }
+
+  /**
+   * A fenced write of the work record under {@code token}, which reached the server at
+   * {@code now}: decided here, in one step, with the library's own rule
+   * ({@link FencedWriter#admits}). That is what {@link FencedWriter}'s GET, check, and update
+   * conditional on the resourceVersion it read amount to: the update lands only on the object it
+   * checked (else 409, and it reads and checks again), so the check and the write act as one
+   * compare-and-set on the server.
+   *
+   * <p>A write accepted under a token below one accepted earlier is a stale write that landed:
+   * the safety violation fencing exists to prevent ({@link #staleAccepted()}).
+   */
+  Fenced fencedWrite(String writer, long token, long now) {
+    if (fencing && !FencedWriter.admits(recordToken, token)) {
+      fencedRefused++;
+      return Fenced.REFUSED;
+    }
+    if (token < highestAccepted) {
+      staleAccepted.add("stale fenced write accepted at " + SimWorld.seconds(now) + ": " + writer
+          + " under token " + token + ", after " + highestWriter + " under token "
+          + highestAccepted + " (the record held " + recordToken + " by " + recordWriter + ")");
+    } else {
+      highestAccepted = token;
+      highestWriter = writer;
+    }
+    recordToken = token;
+    recordWriter = writer;
+    fencedAccepted++;
+    resourceVersion++; // another key of the same store: the revision moves on
+    return Fenced.ACCEPTED;
+  }
+
+  /** The token stored in the work record, -1 before the first write. */
+  long recordToken() {
+    return recordToken;
+  }
+
+  /** Fenced writes stored. */
+  long fencedAccepted() {
+    return fencedAccepted;
+  }
+
+  /** Fenced writes refused because the record held a newer token ({@code stored > token}). */
+  long fencedRefused() {
+    return fencedRefused;
+  }
+
+  /** The stale writes that landed, one line each: must stay empty while fencing is on. */
+  List<String> staleAccepted() {
+    return staleAccepted;
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Hand edits, as with kubectl: unconditional, on whatever is stored.
 
   /**

@@ -18,6 +18,8 @@ final class SimLedger {
     final String identity;
     final long start;
     long end;
+    /** A term's fencing token (-1 for a unit). */
+    long token = -1;
     /** While still open: where its fence stands now, on real time. */
     java.util.function.LongSupplier fence = () -> OPEN;
 
@@ -43,11 +45,35 @@ final class SimLedger {
 
   private final List<Interval> terms = new ArrayList<>();
   private final List<Interval> units = new ArrayList<>();
+  private final List<String> tokenViolations = new ArrayList<>();
+  private long lastToken = Long.MIN_VALUE;
+  private String lastTokenTerm = "";
 
-  Interval term(String process, String identity, long start) {
+  /**
+   * A term started now, with the fencing token its work received. Terms never overlap (checked
+   * by {@link #overlaps()}), so the order they start in is the order of the terms, and each must
+   * carry a greater token than all before it (else a newer term's fenced writes would be refused,
+   * or an older one's accepted after them).
+   */
+  Interval term(String process, String identity, long start, long token) {
     Interval i = new Interval(process, identity, start, OPEN);
+    String name = process + " at " + SimWorld.seconds(start);
+    if (token < 0) {
+      tokenViolations.add("term of " + name + " has no fencing token (" + token + ")");
+    } else if (token <= lastToken) {
+      tokenViolations.add("term of " + name + " has fencing token " + token
+          + ", not above the " + lastToken + " of the term before, " + lastTokenTerm);
+    }
+    i.token = token;
+    lastToken = Math.max(lastToken, token);
+    lastTokenTerm = name;
     terms.add(i);
     return i;
+  }
+
+  /** Terms whose fencing token was missing or not above every earlier term's, one line each. */
+  List<String> tokenViolations() {
+    return tokenViolations;
   }
 
   Interval unit(String process, String identity, long start, long end) {

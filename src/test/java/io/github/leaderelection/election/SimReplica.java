@@ -11,9 +11,30 @@ import java.util.Random;
  * SIGKILL, partitions.
  *
  * <p>A paused process handles nothing, its clock runs on, and on resume it handles what queued up,
- * in order. A pause never starts inside a unit of work: a unit frozen half-way finishes after any
- * lease has lapsed, which no lease can fence (that needs fencing tokens at the resource), so the
- * simulation lets pauses fall between units, right before the fence check they are meant to test.
+ * in order. A pause (the {@code PAUSE} fault) never starts inside the body of a unit of work: a
+ * body frozen half-way finishes after any lease has lapsed, which no lease can fence, so such
+ * pauses fall between units, right before the fence check they are meant to test.
+ *
+ * <h2>A unit of work</h2>
+ * A unit is what {@link WorkRunner}'s periodic loop runs: the loop checks the term
+ * ({@link Term#isValid()}); the unit's <em>body</em> runs (effects protected by the lease alone,
+ * recorded in the ledger as the unit's interval); then the unit records itself in the work record
+ * through a <em>fenced write</em>: a {@link UnitOfWork} ({@link #recordUnit}) that sees only the
+ * public {@link Term}, checks {@link Term#isValid()} and writes under {@link Term#fencingToken()},
+ * as {@link Term#fencedUpdate} does (its last check of the term is right before its request). With
+ * some probability ({@link SimWorld#writePause()}) the process then pauses, as in a GC pause, after
+ * that check and before the write goes out: its lease lapses, a newer leader may take over and
+ * write the record, and the old write reaches the server late, where the fencing rule must refuse
+ * it ({@link SimApiServer#fencedWrite}). The unit counts as running work
+ * ({@link Term#enterWork()}) until the write's answer is back, as a work thread inside
+ * {@code fencedUpdate} would.
+ *
+ * <p>The overlap check covers a unit from the loop's check to the end of its body, as before, and
+ * not its fenced write. That write's safety does not rest on the lease: it may well land after the
+ * term has ended (that is the case fencing exists for), and whether it was safe is decided by the
+ * server's order of writes alone: it is, unless it lands after a write under a newer token, which
+ * {@link SimApiServer} reports as a stale write accepted. Counting the pause or the write as lease-
+ * protected work would report as overlaps exactly the writes the fencing makes harmless.
  */
 final class SimReplica {
 
@@ -34,11 +55,14 @@ final class SimReplica {
   private boolean sigtermed;
   private boolean stopRequested;
   /**
-   * The units running now, of any term: a term's unit may outlive its term by a little. Each is
-   * counted in its term ({@link Term#enterWork()} / {@link Term#exitWork()}), so the Campaign
-   * itself decides when our work has stopped (before a release or a finished deletion).
+   * The units running now, of any term: a term's unit may outlive its term by a little (its body)
+   * or a lot (its fenced write, after a pause). Each is counted in its term
+   * ({@link Term#enterWork()} / {@link Term#exitWork()}), so the Campaign itself decides when our
+   * work has stopped (before a release or a finished deletion).
    */
-  private final java.util.List<SimLedger.Interval> runningUnits = new java.util.ArrayList<>();
+  private final java.util.List<Unit> runningUnits = new java.util.ArrayList<>();
+  /** A pause the next fenced write of this process waits out first (scripted tests), or 0. */
+  private long nextWritePauseNanos;
   private Term term;
   private SimLedger.Interval termInterval;
   private long partitionedUntil = -1;
@@ -185,9 +209,10 @@ final class SimReplica {
     @Override
     public void startedLeading(Term t) {
       term = t;
-      termInterval = world.ledger().term(name, identity, world.now());
+      termInterval = world.ledger().term(name, identity, world.now(), t.fencingToken());
       termInterval.fence = () -> clock.realAt(t.deadlineNanos());
-      world.trace(SimReplica.this, "started leading, term " + t.number());
+      world.trace(SimReplica.this, "started leading, term " + t.number() + ", token "
+          + t.fencingToken());
       long now = world.now();
       world.scheduler().at(now, () -> run(() -> unitOfWork(t)));
     }
@@ -209,6 +234,38 @@ final class SimReplica {
     }
   }
 
+  /** One unit: the term it runs in, its body's interval, and the token of its fenced write. */
+  private static final class Unit {
+    final Term term;
+    final SimLedger.Interval body;
+    boolean bodyDone;
+    long token = -1;
+    boolean writes;
+
+    Unit(Term term, SimLedger.Interval body) {
+      this.term = term;
+      this.body = body;
+    }
+  }
+
+  /**
+   * The unit's record, as a user writes it against the public API: check the term, then write
+   * under its token. {@code target} stands for the object {@link Term#fencedUpdate} would write;
+   * it only takes the token, and the simulation carries the write to the server.
+   */
+  static UnitOfWork recordUnit(java.util.function.LongConsumer target) {
+    return term -> {
+      if (term.isValid()) {
+        target.accept(term.fencingToken());
+      }
+    };
+  }
+
+  /** The same record by work that ignores its term ({@link SimWorld#unfencedWork()}). */
+  static UnitOfWork unfencedRecordUnit(java.util.function.LongConsumer target) {
+    return term -> target.accept(term.fencingToken());
+  }
+
   /** One round of the leader's work loop: a unit only while the term is valid, then the next. */
   private void unitOfWork(Term t) {
     boolean mayWork = world.unfencedWork() ? !t.hasEnded() : t.isValid();
@@ -217,22 +274,85 @@ final class SimReplica {
     }
     long now = world.now();
     long end = now + world.unitNanos();
-    SimLedger.Interval unit = world.ledger().unit(name, identity, now, end);
+    Unit unit = new Unit(t, world.ledger().unit(name, identity, now, end));
     world.trace(this, "unit of term " + t.number() + " until " + SimWorld.seconds(end));
     runningUnits.add(unit);
     t.enterWork();
-    world.scheduler().at(end, () -> unitDone(t, unit));
+    world.scheduler().at(end, () -> bodyDone(unit));
+  }
+
+  /** The body is over: the unit records itself through a fenced write, perhaps after a pause. */
+  private void bodyDone(Unit unit) {
+    if (!alive) {
+      return;
+    }
+    unit.bodyDone = true;
+    java.util.function.LongConsumer target = token -> {
+      unit.token = token;
+      unit.writes = true;
+    };
+    try {
+      (world.unfencedWork() ? unfencedRecordUnit(target) : recordUnit(target)).run(unit.term);
+    } catch (Exception e) {
+      throw new IllegalStateException("the simulated unit cannot fail", e);
+    }
+    if (!unit.writes) {
+      world.trace(this, "unit of term " + unit.term.number() + " found its term over: no write");
+      unitDone(unit);
+      return;
+    }
+    long pause = nextWritePauseNanos > 0 ? nextWritePauseNanos : world.writePause();
+    nextWritePauseNanos = 0;
+    // Not on top of another pause, nor while another unit's body runs (none does, as the Campaign
+    // starts no term before the last one's work has stopped; the guard keeps bodies unfrozen).
+    if (pause > 0 && !paused && runningUnits.stream().allMatch(u -> u.bodyDone)) {
+      world.trace(this, "pauses between its check and its fenced write");
+      pauseProcess(pause);
+    }
+    run(() -> sendWrite(unit)); // held while paused: it goes out the moment the process resumes
+  }
+
+  /** The fenced write on the wire: it reaches the server after the network's delay. */
+  private void sendWrite(Unit unit) {
+    world.trace(this, "send fenced write under token " + unit.token);
+    if (partitioned()) {
+      // Refused or timed out: never reaches the server (a bounded wait, as a client's timeout).
+      world.scheduler().after(world.uniform(SimWorld.MS, 2 * SimWorld.SECOND),
+          () -> run(() -> unitDone(unit)));
+      return;
+    }
+    world.scheduler().after(world.latency(), () -> arriveWrite(unit));
+  }
+
+  /** Decided at the server, even if the sender has died since: it was sent. */
+  private void arriveWrite(Unit unit) {
+    SimApiServer server = world.server();
+    if (server.frozenUntil() > world.now()) {
+      world.scheduler().at(server.frozenUntil(), () -> arriveWrite(unit));
+      return;
+    }
+    long stored = server.recordToken();
+    SimApiServer.Fenced outcome = server.fencedWrite(name, unit.token, world.now());
+    world.trace(this, "server fenced write under token " + unit.token + " -> " + outcome
+        + " (stored " + stored + ")");
+    world.scheduler().after(world.latency(), () -> run(() -> unitDone(unit)));
+  }
+
+  /** Scripted tests: the next unit that gets to its fenced write pauses {@code nanos} first. */
+  void pauseBeforeNextWrite(long nanos) {
+    nextWritePauseNanos = nanos;
   }
 
   private boolean unitRunning() {
     return !runningUnits.isEmpty();
   }
 
-  private void unitDone(Term t, SimLedger.Interval unit) {
+  private void unitDone(Unit unit) {
     if (!alive) {
       return;
     }
     runningUnits.remove(unit);
+    Term t = unit.term;
     t.exitWork(); // the work-stopped hook: Port.wake(), a tick right after
     long next = clock.realAt(clock.nanoTime() + world.workIntervalNanos());
     world.scheduler().at(next, () -> run(() -> unitOfWork(t)));
@@ -256,6 +376,11 @@ final class SimReplica {
       pendingPauseNanos = nanos;
       return;
     }
+    pauseProcess(nanos);
+  }
+
+  /** The whole process stops (elector and work alike) for {@code nanos}, up to the quiet phase. */
+  private void pauseProcess(long nanos) {
     paused = true;
     long until = world.clipToQuiet(world.now() + nanos);
     world.trace(this, "paused until " + until);
@@ -307,8 +432,10 @@ final class SimReplica {
     }
     world.trace(this, "SIGKILL");
     closeTerm(world.now());
-    for (SimLedger.Interval unit : runningUnits) {
-      unit.end = world.now();
+    for (Unit unit : runningUnits) {
+      if (!unit.bodyDone) {
+        unit.body.end = world.now(); // a write already sent still reaches the server
+      }
     }
     gone();
   }

@@ -40,10 +40,32 @@ final class SimSchedule {
    * @param takeoverAfterRelease from the release being stored to the next term, -1 if not measured
    * @param watch whether the followers watched (else they polled)
    * @param faults how many faults of each {@link Fault} kind were injected
+   * @param fenced the units' fenced writes: accepted, refused as stale, stale but accepted
    */
   record Outcome(long seed, List<String> violations, int overlaps, long leaderAfterQuiet,
-      long livenessBound, long takeoverAfterRelease, boolean watch, long events, int[] faults) {
+      long livenessBound, long takeoverAfterRelease, boolean watch, long events, int[] faults,
+      Fencing fenced) {
   }
+
+  /**
+   * The fenced writes of one run (see {@link SimApiServer#fencedWrite}).
+   *
+   * @param writePauses pauses injected between a unit's check and its write
+   */
+  record Fencing(long accepted, long refused, long staleAccepted, int writePauses) {
+
+    static Fencing of(SimWorld world) {
+      SimApiServer server = world.server();
+      return new Fencing(server.fencedAccepted(), server.fencedRefused(),
+          server.staleAccepted().size(), world.writePausesInjected());
+    }
+  }
+
+  /**
+   * The probability that a unit's process pauses between its check and its fenced write, in the
+   * fault phase (with about one unit a second, one such pause a minute or so per leader).
+   */
+  static final double WRITE_PAUSE_RATE = 0.02;
 
   private final long seed;
   private final Random plan;
@@ -53,13 +75,15 @@ final class SimSchedule {
   private int nextIdentity;
   private boolean releaseChecked;
 
-  private SimSchedule(long seed, boolean trace) {
+  private SimSchedule(long seed, boolean trace, boolean fencing) {
     this.seed = seed;
     this.plan = new Random(seed);
     boolean shortTimings = plan.nextDouble() < 0.3;
     this.world = new SimWorld(plan.nextLong(),
         Duration.ofSeconds(shortTimings ? 6 : 15), Duration.ofSeconds(shortTimings ? 4 : 10),
         Duration.ofSeconds(shortTimings ? 1 : 2), plan.nextDouble() < 0.8, trace);
+    world.writePauses(WRITE_PAUSE_RATE);
+    world.server().fencing(fencing);
   }
 
   static Outcome run(long seed) {
@@ -68,13 +92,18 @@ final class SimSchedule {
 
   /** Runs the schedule of {@code seed}; with {@code trace}, the world keeps its event trace. */
   static SimSchedule run(long seed, boolean trace) {
-    SimSchedule s = new SimSchedule(seed, trace);
+    return run(seed, trace, true);
+  }
+
+  /** With {@code fencing} false the server accepts every fenced write (the checker's own test). */
+  static SimSchedule run(long seed, boolean trace, boolean fencing) {
+    SimSchedule s = new SimSchedule(seed, trace, fencing);
     try {
       s.execute();
     } catch (RuntimeException e) {
       s.violations.add("at " + SimWorld.seconds(s.world.now()) + ": " + e);
       s.outcome = new Outcome(seed, s.violations, 0, -1, -1, -1, false,
-          s.world.scheduler().executed(), s.injected);
+          s.world.scheduler().executed(), s.injected, Fencing.of(s.world));
     }
     return s;
   }
@@ -171,8 +200,10 @@ final class SimSchedule {
     }
     List<String> overlaps = world.ledger().overlaps();
     violations.addAll(overlaps);
+    violations.addAll(world.ledger().tokenViolations());
+    violations.addAll(world.server().staleAccepted());
     outcome = new Outcome(seed, violations, overlaps.size(), leaderAfterQuiet, bound, takeover,
-        config.watch(), world.scheduler().executed(), injected);
+        config.watch(), world.scheduler().executed(), injected, Fencing.of(world));
   }
 
   private double rate() {

@@ -39,6 +39,8 @@ final class SimWorld {
   private long unitMinNanos = 50 * MS;
   private long unitMaxNanos = 500 * MS;
   private long workIntervalNanos = SECOND;
+  private double writePauseRate;
+  private int writePauses;
 
   SimWorld(long seed, Duration leaseDuration, Duration renewDeadline, Duration retryPeriod,
       boolean watch, boolean trace) {
@@ -172,6 +174,32 @@ final class SimWorld {
 
   long unitNanos() {
     return uniform(unitMinNanos, unitMaxNanos);
+  }
+
+  /**
+   * In the fault phase, each unit's process pauses with probability {@code rate} between the
+   * unit's last check of its term and its fenced write (see {@link SimReplica}).
+   */
+  void writePauses(double rate) {
+    this.writePauseRate = rate;
+  }
+
+  /**
+   * How long the process of a unit about to send its fenced write pauses first (as in a GC pause):
+   * 0 mostly; in the fault phase, sometimes up to twice the lease duration, so that a newer leader
+   * may have taken over and written meanwhile.
+   */
+  long writePause() {
+    if (!faultPhase() || writePauseRate <= 0 || random.nextDouble() >= writePauseRate) {
+      return 0;
+    }
+    writePauses++;
+    return uniform(100 * MS, 2 * leaseDuration.toNanos());
+  }
+
+  /** How many pauses before a fenced write {@link #writePause()} injected. */
+  int writePausesInjected() {
+    return writePauses;
   }
 
   // ---------------------------------------------------------------------------------------------

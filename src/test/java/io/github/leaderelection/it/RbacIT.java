@@ -236,6 +236,7 @@ class RbacIT extends ReplicaTestSupport {
         new Rule("events", "[]", "[]", "[create]"),
         new Rule("leases.coordination.k8s.io", "[]", "[]", "[create]"),
         new Rule("leases.coordination.k8s.io", "[]", "[my-lease]", "[get update list watch]"),
+        new Rule("configmaps", "[]", "[my-lease-work]", "[get update]"),
         new Rule("selfsubjectreviews.authentication.k8s.io", "[]", "[]", "[create]"),
         new Rule("selfsubjectaccessreviews.authorization.k8s.io", "[]", "[]", "[create]"),
         new Rule("selfsubjectrulesreviews.authorization.k8s.io", "[]", "[]", "[create]"));
@@ -243,6 +244,7 @@ class RbacIT extends ReplicaTestSupport {
     assertThat(resourceRules).as(list.output()).isNotEmpty().allMatch(allowed::contains);
     assertThat(resourceRules).as(list.output()).contains(
         new Rule("leases.coordination.k8s.io", "[]", "[my-lease]", "[get update list watch]"),
+        new Rule("configmaps", "[]", "[my-lease-work]", "[get update]"),
         new Rule("events", "[]", "[]", "[create]"));
     // Discovery (non-resource URLs such as /api/*, /version): read-only.
     assertThat(rules.stream().filter(r -> r.resource().isEmpty())).as(list.output())
@@ -253,6 +255,9 @@ class RbacIT extends ReplicaTestSupport {
 
     Map<String, String> answers = Map.ofEntries(
         Map.entry("get secrets", "no"),
+        Map.entry("get configmaps/other", "no"),
+        Map.entry("create configmaps", "no"),
+        Map.entry("delete configmaps/my-lease-work", "no"),
         Map.entry("list secrets", "no"),
         Map.entry("delete leases", "no"),
         Map.entry("delete leases/my-lease", "no"),

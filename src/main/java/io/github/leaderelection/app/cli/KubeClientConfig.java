@@ -1,9 +1,5 @@
 package io.github.leaderelection.app.cli;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.fabric8.kubernetes.api.model.Cluster;
 import io.fabric8.kubernetes.api.model.NamedAuthInfo;
 import io.fabric8.kubernetes.api.model.NamedCluster;
@@ -26,11 +22,18 @@ import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.Function;
 import java.util.stream.Collectors;
-import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.snakeyaml.engine.v2.api.Load;
+import org.snakeyaml.engine.v2.api.LoadSettings;
+import org.snakeyaml.engine.v2.exceptions.Mark;
+import org.snakeyaml.engine.v2.exceptions.MarkedYamlEngineException;
+import org.snakeyaml.engine.v2.exceptions.YamlEngineException;
 
 /**
  * The API client's configuration: the kubeconfig (from {@code --kubeconfig}, else the usual
@@ -43,8 +46,6 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * as one {@link Problem} naming the file, before anything starts.
  */
 public final class KubeClientConfig {
-
-  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
   /** A kubeconfig that cannot work; the message is one line naming the file and the problem. */
   public static final class Problem extends Exception {
@@ -192,32 +193,44 @@ public final class KubeClientConfig {
     } catch (IOException e) {
       throw new Problem(label + ": cannot read it: " + e);
     }
-    JsonNode root;
+    // SnakeYAML Engine, the YAML parser under fabric8 7.x and 8.x alike (its Jackson is 2.x in
+    // one, 3.x in the other). The first document, as fabric8 reads it.
+    Object root;
     try {
-      root = YAML.readTree(text);
-    } catch (JsonProcessingException e) {
-      // SnakeYAML's message starts with what it was parsing; the problem and its place follow.
-      if (e.getCause() instanceof MarkedYAMLException yaml && yaml.getProblemMark() != null) {
-        throw new Problem(label + ": not valid YAML at line "
-            + (yaml.getProblemMark().getLine() + 1) + ", column "
-            + (yaml.getProblemMark().getColumn() + 1) + ": " + yaml.getProblem());
+      Iterator<Object> documents =
+          new Load(LoadSettings.builder().build()).loadAllFromString(text).iterator();
+      root = documents.hasNext() ? documents.next() : null;
+    } catch (MarkedYamlEngineException e) {
+      // The message starts with what it was parsing; the problem and its place follow.
+      if (e.getProblemMark().isPresent()) {
+        Mark mark = e.getProblemMark().get();
+        throw new Problem(label + ": not valid YAML at line " + (mark.getLine() + 1)
+            + ", column " + (mark.getColumn() + 1) + ": " + e.getProblem());
       }
-      throw new Problem(label + ": not valid YAML: " + firstLine(e.getOriginalMessage()));
+      throw new Problem(label + ": not valid YAML: " + firstLine(e.getProblem()));
+    } catch (YamlEngineException e) {
+      throw new Problem(label + ": not valid YAML: " + firstLine(e.getMessage()));
     }
-    if (root == null || root.isMissingNode() || root.isNull()) {
+    if (root == null) {
       throw new Problem(label + ": the file is empty");
     }
-    if (!root.isObject()) {
-      String found = root.isArray() ? "list"
-          : root.getNodeType().name().toLowerCase(java.util.Locale.ROOT);
+    if (!(root instanceof Map<?, ?> top)) {
+      String found = root instanceof List<?> ? "list"
+          : root instanceof CharSequence ? "string"
+          : root instanceof Number ? "number"
+          : root instanceof Boolean ? "boolean"
+          : root.getClass().getSimpleName().toLowerCase(Locale.ROOT);
       throw new Problem(label + ": not a kubeconfig: the top level is a " + found
           + ", not a mapping");
     }
-    String kind = root.path("kind").asText("");
+    Object kindValue = top.get("kind");
+    String kind = kindValue == null || kindValue instanceof Map || kindValue instanceof List
+        ? "" : String.valueOf(kindValue);
     if (!kind.isEmpty() && !kind.equals("Config")) {
       throw new Problem(label + ": not a kubeconfig: kind is " + kind + ", not Config");
     }
-    if (!root.has("clusters") && !root.has("contexts") && !root.has("users")) {
+    if (!top.containsKey("clusters") && !top.containsKey("contexts")
+        && !top.containsKey("users")) {
       throw new Problem(label + ": not a kubeconfig: it has no clusters, contexts or users");
     }
     try {

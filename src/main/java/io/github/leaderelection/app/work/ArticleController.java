@@ -5,7 +5,6 @@ import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.github.leaderelection.app.DaemonExecutors;
-import io.github.leaderelection.election.Durations;
 import io.github.leaderelection.election.LeadershipListener;
 import io.github.leaderelection.election.LeadershipLostException;
 import io.github.leaderelection.election.StaleTokenException;
@@ -15,11 +14,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,9 +42,9 @@ public final class ArticleController implements LeadershipListener {
   private final KubernetesClient client;
   private final String namespace;
   private final String record;
-  private final Duration recordBound;
   /** Runs the unit's write, so that the unit can bound it (see {@link #unit}). */
   private final ExecutorService recorder = DaemonExecutors.single("work-record");
+  private volatile Future<?> pending;
   private Term unitsOf;
   private long unitsInTerm;
   private volatile long lastFailureLogNanos;
@@ -56,26 +52,24 @@ public final class ArticleController implements LeadershipListener {
 
   /**
    * @param record the ConfigMap that records each unit, or empty for none
-   * @param recordBound how long a unit waits for its record to be written before it gives up on
-   *     it (the work interval: an unreachable API server must not slow the work down)
    */
   public ArticleController(String identity, KubernetesClient client, String namespace,
-      String record, Duration recordBound) {
+      String record) {
     this.identity = identity;
     this.client = client;
     this.namespace = namespace;
     this.record = record;
-    this.recordBound = recordBound;
   }
 
   /**
    * One unit of the article's work (on the term's work thread, one at a time): the article's log
-   * line, then the fenced write of the unit's record, bounded by the work interval. The write runs
-   * on a thread of its own only so that the unit can stop waiting: a write it gives up on (or
-   * whose unit is interrupted when the term ends) is cancelled; it may still reach the API server,
-   * and the fence then decides.
+   * line, then the fenced write of the unit's record. The write runs beside the work, on a thread
+   * of its own, so that an API server that does not answer never slows the work down; while one
+   * is pending the next unit is not recorded, and the term's end cancels it. A write that was on
+   * the wire may still reach the API server after the term ended: the fence then decides (a newer
+   * leader's record is never overwritten).
    */
-  public void unit(Term term) throws InterruptedException {
+  public void unit(Term term) {
     log.atInfo().addKeyValue("event", "work").log("doing stuff...");
     if (record.isEmpty()) {
       return;
@@ -85,44 +79,41 @@ public final class ArticleController implements LeadershipListener {
       unitsInTerm = 0;
     }
     long unit = ++unitsInTerm;
-    Future<ConfigMap> write = recorder.submit(() -> term.fencedUpdate(client.configMaps().inNamespace(namespace)
-          .withName(record), current -> {
-            ConfigMap next = current != null ? current : new ConfigMapBuilder()
-                .withNewMetadata().withNamespace(namespace).withName(record).endMetadata().build();
-            Map<String, String> data = next.getData() == null ? new HashMap<>()
-                : new HashMap<>(next.getData());
-            data.put("leader", identity);
-            data.put("fencingToken", Long.toString(term.fencingToken()));
-            data.put("lastUnit", Instant.now().toString());
-            data.put("unitsInTerm", Long.toString(unit));
-            next.setData(data);
-            return next;
-          }));
+    Future<?> previous = pending;
+    if (previous != null && !previous.isDone()) {
+      return; // still writing the record of an earlier unit
+    }
+    pending = recorder.submit(() -> write(term, unit));
+  }
+
+  private void write(Term term, long unit) {
     try {
-      ConfigMap stored = write.get(recordBound.toNanos(), TimeUnit.NANOSECONDS);
+      term.fencedUpdate(client.configMaps().inNamespace(namespace).withName(record), current -> {
+        ConfigMap next = current != null ? current : new ConfigMapBuilder()
+            .withNewMetadata().withNamespace(namespace).withName(record).endMetadata().build();
+        Map<String, String> data = next.getData() == null ? new HashMap<>()
+            : new HashMap<>(next.getData());
+        data.put("leader", identity);
+        data.put("fencingToken", Long.toString(term.fencingToken()));
+        data.put("lastUnit", Instant.now().toString());
+        data.put("unitsInTerm", Long.toString(unit));
+        next.setData(data);
+        return next;
+      });
       if (failing) {
         failing = false;
-        log.info("recording units in configmap {}/{} works again", namespace,
-            stored.getMetadata().getName());
+        log.info("recording units in configmap {}/{} works again", namespace, record);
       }
-    } catch (InterruptedException e) {
-      write.cancel(true); // the term ended
-      throw e;
-    } catch (TimeoutException e) {
-      write.cancel(true);
-      failed("not written within " + Durations.format(recordBound));
-    } catch (ExecutionException e) {
-      Throwable cause = e.getCause();
-      if (cause instanceof StaleTokenException stale) {
-        log.info("{}; this term is over", stale.getMessage());
-      } else if (cause instanceof LeadershipLostException) {
-        log.debug("unit not recorded: {}", cause.getMessage());
-      } else if (cause instanceof KubernetesClientException k) {
-        failed("HTTP " + k.getCode() + (k.getCode() == 403
-            ? ": grant get and update on it, see k8s/rbac.yaml" : ""));
-      } else {
-        failed(String.valueOf(cause));
+    } catch (StaleTokenException e) {
+      log.info("{}; this term is over", e.getMessage());
+    } catch (LeadershipLostException e) {
+      log.debug("unit not recorded: {}", e.getMessage());
+    } catch (KubernetesClientException e) {
+      if (Thread.currentThread().isInterrupted() || !term.isValid()) {
+        return; // cancelled by the end of the term
       }
+      failed("HTTP " + e.getCode() + (e.getCode() == 403
+          ? ": grant get and update on it, see k8s/rbac.yaml" : ""));
     }
   }
 
@@ -138,6 +129,10 @@ public final class ArticleController implements LeadershipListener {
 
   @Override
   public void stoppedLeading(Term term, TermEnd reason) {
+    Future<?> write = pending;
+    if (write != null) {
+      write.cancel(true);
+    }
     try {
       if (term != null && !term.awaitWorkStopped(STOP_WAIT)) {
         log.warn("leader work still running {} after losing leadership", STOP_WAIT);

@@ -27,7 +27,7 @@ class ArticleControllerTest {
   @Test
   @DisplayName("tells who leads in the article's words")
   void tellsWhoLeadsInTheArticlesWords() {
-    ArticleController controller = new ArticleController("pod-a", null, "test", "", Duration.ofSeconds(1));
+    ArticleController controller = new ArticleController("pod-a", null, "test", "");
     try (LogCapture logs = new LogCapture(ArticleController.class)) {
       controller.newLeader("pod-a");
       controller.newLeader("pod-b");
@@ -47,7 +47,7 @@ class ArticleControllerTest {
     void recordsEachUnit() {
       try (MockApi api = new MockApi();
           LeaderElection election = election(api, new ArticleController("me", api.client(),
-              MockApi.NAMESPACE, "my-lease-work", Duration.ofSeconds(5)))) {
+              MockApi.NAMESPACE, "my-lease-work"))) {
         election.start();
         ConfigMap cm = awaitRecord(api, 2);
         Term term = election.currentTerm().orElseThrow();
@@ -70,7 +70,7 @@ class ArticleControllerTest {
       try (MockApi api = new MockApi();
           LogCapture logs = new LogCapture(ArticleController.class);
           LeaderElection election = election(api, new ArticleController("me", api.client(),
-              MockApi.NAMESPACE, "my-lease-work", Duration.ofSeconds(5)))) {
+              MockApi.NAMESPACE, "my-lease-work"))) {
         election.start();
         ConfigMap cm = awaitRecord(api, 1);
         Map<String, String> annotations = new HashMap<>(cm.getMetadata().getAnnotations());
