@@ -66,6 +66,16 @@ final class Arm implements AutoCloseable {
   Map<String, Double> requestsPerMinByVerb = new LinkedHashMap<>();
   Map<String, Double> rawRequestsPerMinByVerb = new LinkedHashMap<>();
   Map<String, Double> startupRequestsByVerb = new LinkedHashMap<>();
+  /**
+   * The work's own writes in the steady window: requests/min on ConfigMaps by verb (the
+   * controller records each unit in one through a fenced write), net of the background. Kept
+   * apart from the Lease requests, which stay the election's traffic only.
+   */
+  Map<String, Double> workRecordRequestsPerMinByVerb = new LinkedHashMap<>();
+  /** Scaling run: Lease requests the API server answered 409 Conflict, per handover. */
+  final List<Double> conflictsPerHandover = new CopyOnWriteArrayList<>();
+  /** Scaling run: "(409 Conflict); not acquired this round" lines logged, per handover. */
+  final List<Integer> conflictLinesPerHandover = new CopyOnWriteArrayList<>();
   /** CPU used in the steady window, % of one core: the leader's, and each follower's. */
   double idleCpuLeader = Double.NaN;
   final List<Double> idleCpuFollowers = new CopyOnWriteArrayList<>();
@@ -129,7 +139,7 @@ final class Arm implements AutoCloseable {
     say("steady: %s leads; lease requests from start to steady %s", leader.identity(),
         startupRequestsByVerb);
     Thread.sleep(options.retryPeriod().multipliedBy(3).toMillis()); // let start-up traffic end
-    Map<String, Double> m0 = Bench.leaseRequests(admin);
+    ApiCounts m0 = ApiCounts.scrape(admin);
     long n0 = System.nanoTime();
     // Idle CPU over the second half of the window: by then start-up and the JIT's warm-up are
     // over, and what is left is what the replica costs for as long as nothing changes.
@@ -157,10 +167,12 @@ final class Arm implements AutoCloseable {
         idleCpuFollowers.add(percent);
       }
     });
-    Map<String, Double> m1 = Bench.leaseRequests(admin);
+    ApiCounts all = ApiCounts.scrape(admin).minus(m0);
     long n1 = System.nanoTime();
     steadyWindowSeconds = (n1 - n0) / 1e9;
-    Map<String, Double> delta = Bench.minus(m1, m0);
+    Map<String, Double> delta = all.byVerb("leases");
+    workRecordRequestsPerMinByVerb = ApiCounts.perMinute(all.byVerb("configmaps"),
+        steadyWindowSeconds, Bench.configMapBackground);
     delta.forEach((verb, n) -> rawRequestsPerMinByVerb.put(verb, n * 60.0 / steadyWindowSeconds));
     rawRequestsPerMinByVerb.forEach((verb, perMin) -> {
       double net = perMin - backgroundPerMin.getOrDefault(verb, 0.0);
@@ -169,9 +181,11 @@ final class Arm implements AutoCloseable {
       }
     });
     say("steady: %.1f lease requests/min net of background (%s per min) over %.0f s %s;"
-        + " RSS MiB %s; CPU %% of a core: leader %.3f, followers %s",
+        + " work record (ConfigMap) requests/min %s; RSS MiB %s; CPU %% of a core: leader %.3f,"
+        + " followers %s",
         requestsPerMinByVerb.values().stream().mapToDouble(Double::doubleValue)
-        .sum(), requestsPerMinByVerb, steadyWindowSeconds, delta, rssMiB, idleCpuLeader,
+        .sum(), requestsPerMinByVerb, steadyWindowSeconds, delta, workRecordRequestsPerMinByVerb,
+        rssMiB, idleCpuLeader,
         idleCpuFollowers.stream().map(v -> String.format(java.util.Locale.ROOT, "%.3f", v))
             .toList());
     if (set.selfDeclaredLeaders().size() != 1 || set.alive().size() != replicas) {
@@ -192,11 +206,40 @@ final class Arm implements AutoCloseable {
     return requestsPerMinByVerb.values().stream().mapToDouble(Double::doubleValue).sum();
   }
 
-  /** {@code rounds} graceful handovers only (the scaling run), replicas already running. */
+  /**
+   * {@code rounds} graceful handovers only (the scaling run), replicas already running, this arm
+   * alone on the API server: each handover's 409 Conflicts on Leases are counted from the API
+   * server's counter, from just before the SIGTERM until the election is steady again (the new
+   * leader works, the replacement replica follows it).
+   */
   void handovers(int rounds) throws InterruptedException {
     for (int i = 1; i <= rounds; i++) {
       try {
-        handover(i, rounds);
+        awaitSteady(steadyTimeout());
+        randomPhase();
+        ApiCounts m0 = ApiCounts.scrape(admin);
+        Instant t0 = Instant.now();
+        handover(i, rounds, false);
+        awaitSteady(steadyTimeout());
+        ApiCounts delta = ApiCounts.scrape(admin).minus(m0);
+        double conflicts = delta.withCode("leases", "409");
+        int lines = 0;
+        for (Replica r : set.replicas()) {
+          for (String line : r.texts()) {
+            Instant at = WorkLog.timestamp(line);
+            if (at != null && !at.isBefore(t0)
+                && WorkLog.message(line).contains("(409 Conflict); not acquired this round")) {
+              lines++;
+            }
+          }
+        }
+        conflictsPerHandover.add(conflicts);
+        conflictLinesPerHandover.add(lines);
+        say("handover %d/%d: %.0f Lease requests answered 409 Conflict (%d replicas logged a lost"
+            + " race); Lease requests meanwhile %s", i, rounds, conflicts, lines, delta.counts()
+            .entrySet().stream().filter(e -> e.getKey().resource().equals("leases"))
+            .map(e -> e.getKey().verb() + " " + e.getKey().code() + ": " + Math.round(e.getValue()))
+            .toList());
       } catch (RuntimeException e) {
         problems.add("handover round " + i + ": " + e.getMessage());
         say("handover %d/%d FAILED: %s", i, rounds, e.getMessage());
@@ -256,8 +299,15 @@ final class Arm implements AutoCloseable {
   }
 
   private void handover(int round, int rounds) throws InterruptedException {
+    handover(round, rounds, true);
+  }
+
+  /** {@code prepare}: wait for a steady election and a random phase first (else done already). */
+  private void handover(int round, int rounds, boolean prepare) throws InterruptedException {
     Replica leader = awaitSteady(steadyTimeout());
-    randomPhase();
+    if (prepare) {
+      randomPhase();
+    }
     Instant t0 = Instant.now();
     leader.terminate();
     Found next = awaitLine(leader, m -> m.equals("doing stuff..."), t0, Duration.ofSeconds(30));

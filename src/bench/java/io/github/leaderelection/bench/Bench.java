@@ -7,15 +7,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * {@code make bench}: this controller against a baseline on fabric8's built-in LeaderElector
@@ -27,8 +24,11 @@ import java.util.regex.Pattern;
  *
  * <p>Plan: (1) per elector in turn, a steady-state window with only that elector running (the API
  * server's request counters have no namespace label, so the windows must not overlap): Lease
- * requests per minute, RSS; (2) both electors' failover rounds at the same time, each on its own
- * Lease: N graceful handovers (SIGTERM) and N crashes (SIGKILL), interleaved.
+ * requests per minute (and the work record's ConfigMap requests, apart), RSS; (1b) many
+ * elections in one process ({@link ManyElections}), alone too; (2) every elector's failover
+ * rounds at the same time, each on its own Lease: N graceful handovers (SIGTERM) and N crashes
+ * (SIGKILL), interleaved; (3) the scaling run, one arm and replica count at a time, with the 409
+ * Conflicts per handover.
  */
 public final class Bench {
 
@@ -37,15 +37,20 @@ public final class Bench {
       Duration window,
       Duration leaseDuration, Duration renewDeadline, Duration retryPeriod, Duration workInterval,
       List<Integer> scaling, List<String> scalingArms, Duration scalingWindow, int scalingRounds,
+      List<Integer> many, List<String> manyArms, Duration manyWindow, boolean manyFollowers,
       List<String> argv) {
   }
 
   /** Every arm, in report order. */
   static final List<String> ARMS = List.of("this", "clientgo", "baseline", "this_jdk17");
 
+  /** Arms of the many-elections scenario ({@link ManyElections}), in report order. */
+  static final List<String> MANY_ARMS = List.of("this", "this_virtual", "baseline", "clientgo");
+
   /** One point of the scaling run. */
   record ScalePoint(String arm, int replicas, double requestsPerMin, double handoverP99Ms,
-      double rssMiBTotal, List<Double> handoverMs, double loadAverage, List<String> problems) {
+      double rssMiBTotal, List<Double> handoverMs, double loadAverage, List<String> problems,
+      List<Double> conflicts, List<Integer> conflictLines) {
   }
 
   static final List<ScalePoint> scalePoints = new ArrayList<>();
@@ -56,12 +61,11 @@ public final class Bench {
   /** The image's JVM flags (JDK_JAVA_OPTIONS and the entrypoint's), once it is unpacked. */
   static volatile String imageJvmFlags = "";
 
-  private static final Pattern REQUEST_TOTAL = Pattern.compile(
-      "^apiserver_request_total\\{([^}]*)}\\s+(\\S+)$");
-  private static final Pattern LABEL = Pattern.compile("(\\w+)=\"([^\"]*)\"");
 
   /** Lease requests/min the API server sees with no replica running, by verb. */
   static Map<String, Double> background = Map.of();
+  /** The same for ConfigMaps (the controller's work record is one). */
+  static Map<String, Double> configMapBackground = Map.of();
   static double backgroundSeconds;
 
   /** System.nanoTime() at start, for progress lines. */
@@ -88,6 +92,7 @@ public final class Bench {
     Thread cleanup = new Thread(() -> {
       arms.forEach(Arm::close);
       SCALING.forEach(Arm::close);
+      ManyElections.RUNNING.forEach(ReplicaSet::close);
       controlPlane.close();
     }, "bench-cleanup");
     Runtime.getRuntime().addShutdownHook(cleanup);
@@ -102,15 +107,18 @@ public final class Bench {
       }
       // (0) the API server's own Lease traffic (its identity lease in kube-system), to subtract
       Duration bgWindow = options.quick() ? Duration.ofSeconds(10) : Duration.ofSeconds(30);
-      Map<String, Double> bg0 = leaseRequests(admin);
+      ApiCounts bg0 = ApiCounts.scrape(admin);
       long n0 = System.nanoTime();
       Thread.sleep(bgWindow.toMillis());
-      Map<String, Double> bg = new TreeMap<>();
+      ApiCounts bgDelta = ApiCounts.scrape(admin).minus(bg0);
       double bgSeconds = (System.nanoTime() - n0) / 1e9;
-      minus(leaseRequests(admin), bg0).forEach((verb, n) -> bg.put(verb, n * 60 / bgSeconds));
+      Map<String, Double> bg = ApiCounts.perMinute(bgDelta.byVerb("leases"), bgSeconds, Map.of());
       background = bg;
+      configMapBackground = ApiCounts.perMinute(bgDelta.byVerb("configmaps"), bgSeconds,
+          Map.of());
       backgroundSeconds = bgSeconds;
-      System.out.printf("bench: background Lease requests/min with no replica running: %s%n", bg);
+      System.out.printf("bench: background Lease requests/min with no replica running: %s"
+          + " (ConfigMaps: %s)%n", bg, configMapBackground);
       // (1) steady state, one elector at a time
       for (Arm arm : arms) {
         try {
@@ -120,6 +128,10 @@ public final class Bench {
           arm.say("steady state FAILED: %s", e.getMessage());
           arm.stop();
         }
+      }
+      // (1b) many elections in one process, alone on the API server
+      if (!options.many().isEmpty() && !options.manyArms().isEmpty()) {
+        ManyElections.run(options, controlPlane, admin, launchers);
       }
       // (2) failover rounds, electors concurrently
       ExecutorService pool = Executors.newFixedThreadPool(arms.size());
@@ -183,16 +195,17 @@ public final class Bench {
       double p99 = Stats.percentile(arm.handoverMs, 99);
       ScalePoint point = new ScalePoint(name, n, arm.requestsPerMin(), p99, rss,
           List.copyOf(arm.handoverMs), Double.parseDouble(Report.loadAverage().split(" ")[0]),
-          List.copyOf(arm.problems));
+          List.copyOf(arm.problems), List.copyOf(arm.conflictsPerHandover),
+          List.copyOf(arm.conflictLinesPerHandover));
       scalePoints.add(point);
-      arm.say("scaling %d replicas: %.1f Lease requests/min, handover p99 %.0f ms %s, RSS total"
-          + " %.0f MiB, load %s", n, point.requestsPerMin(), p99, arm.handoverMs,
-          rss, Report.loadAverage());
+      arm.say("scaling %d replicas: %.1f Lease requests/min, handover p99 %.0f ms %s, 409s per"
+          + " handover %s, RSS total %.0f MiB, load %s", n, point.requestsPerMin(), p99,
+          arm.handoverMs, arm.conflictsPerHandover, rss, Report.loadAverage());
       arm.stop();
     } catch (RuntimeException e) {
       arm.say("scaling %d replicas FAILED: %s", n, e.getMessage());
       scalePoints.add(new ScalePoint(name, n, Double.NaN, Double.NaN, Double.NaN, List.of(),
-          Double.NaN, List.of(e.getMessage())));
+          Double.NaN, List.of(e.getMessage()), List.of(), List.of()));
     } finally {
       arm.close();
       SCALING.remove(arm);
@@ -210,6 +223,10 @@ public final class Bench {
     List<String> scalingArms = List.of("this", "clientgo", "baseline");
     int scalingWindow = -1;
     int scalingRounds = -1;
+    List<Integer> many = null;
+    List<String> manyArms = MANY_ARMS;
+    int manyWindow = -1;
+    boolean manyFollowers = true;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       String value = null;
@@ -234,6 +251,15 @@ public final class Bench {
             : args[++i]);
         case "--scaling-rounds" -> scalingRounds = Integer.parseInt(value != null ? value
             : args[++i]);
+        case "--many" -> {
+          String v = value != null ? value : args[++i];
+          many = v.equals("none") ? List.of()
+              : java.util.Arrays.stream(v.split(",")).map(Integer::parseInt).toList();
+        }
+        case "--many-arms" -> manyArms = List.of((value != null ? value : args[++i]).split(","));
+        case "--many-window" -> manyWindow = Integer.parseInt(value != null ? value : args[++i]);
+        case "--many-followers" -> manyFollowers = Boolean.parseBoolean(value != null ? value
+            : args[++i]);
         case "--window" -> window = Integer.parseInt(value != null ? value : args[++i]);
         case "--quick" -> quick = true;
         case "-h", "--help" -> {
@@ -241,7 +267,12 @@ public final class Bench {
               + " [--only ARM,... of " + ARMS + "] [--window SECONDS (60)]"
               + " [--scaling N,... (3,10,30) | none] [--scaling-arms ARM,... (this,clientgo,"
               + "baseline)] [--scaling-window SECONDS (60)] [--scaling-rounds N (5)]"
-              + " [--quick (2 rounds, 20 s windows, scaling 3,10 with 2 rounds)]"
+              + " [--many N,... (1,10,100) | none: elections in one process]"
+              + " [--many-arms ARM,... of " + MANY_ARMS + " (all; all but 'this' run at the"
+              + " largest N only)] [--many-window SECONDS (30)]"
+              + " [--many-followers true|false (true: a second process follows the N Leases)]"
+              + " [--quick (2 rounds, 20 s windows, scaling 3,10 with 2 rounds, many 1,10 with"
+              + " 15 s windows)]"
               + " [--logs DIR (keep every replica's log)]");
           System.exit(0);
         }
@@ -257,6 +288,18 @@ public final class Bench {
       if (!ARMS.contains(e)) {
         throw new IllegalArgumentException("--scaling-arms takes arms of " + ARMS + ", not " + e);
       }
+    }
+    for (String e : manyArms) {
+      if (!MANY_ARMS.contains(e)) {
+        throw new IllegalArgumentException("--many-arms takes arms of " + MANY_ARMS + ", not "
+            + e);
+      }
+    }
+    if (many == null) {
+      many = quick ? List.of(1, 10) : List.of(1, 10, 100);
+    }
+    if (manyWindow < 0) {
+      manyWindow = quick ? 15 : 30;
     }
     if (rounds < 0) {
       rounds = quick ? 2 : 20;
@@ -276,7 +319,8 @@ public final class Bench {
     return new Options(rounds, out, logs, electors, quick, Duration.ofSeconds(window),
         Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2),
         Duration.ofSeconds(5), scaling, scalingArms, Duration.ofSeconds(scalingWindow),
-        scalingRounds, List.of(args));
+        scalingRounds, many, manyArms, Duration.ofSeconds(manyWindow), manyFollowers,
+        List.of(args));
   }
 
   /**
@@ -285,26 +329,7 @@ public final class Bench {
    * namespace label, so it counts every Lease request the API server served.
    */
   static Map<String, Double> leaseRequests(KubernetesClient admin) {
-    String metrics = admin.raw("/metrics");
-    if (metrics == null) {
-      throw new IllegalStateException("GET /metrics returned nothing");
-    }
-    Map<String, Double> byVerb = new TreeMap<>();
-    for (String line : metrics.split("\n")) {
-      Matcher m = REQUEST_TOTAL.matcher(line.trim());
-      if (!m.matches()) {
-        continue;
-      }
-      Map<String, String> labels = new LinkedHashMap<>();
-      Matcher l = LABEL.matcher(m.group(1));
-      while (l.find()) {
-        labels.put(l.group(1), l.group(2));
-      }
-      if ("leases".equals(labels.get("resource"))) {
-        byVerb.merge(labels.getOrDefault("verb", "?"), Double.parseDouble(m.group(2)), Double::sum);
-      }
-    }
-    return byVerb;
+    return ApiCounts.scrape(admin).byVerb("leases");
   }
 
   static Map<String, Double> minus(Map<String, Double> after, Map<String, Double> before) {

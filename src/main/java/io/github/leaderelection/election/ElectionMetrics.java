@@ -11,9 +11,8 @@ import java.time.Duration;
  *
  * <p><b>Threads.</b> Every method is called on the shared elector thread that runs the state
  * machines of all elections in the process, one call at a time per election. Each call must
- * return at once (increment a counter: no I/O, no lock that another thread may hold for long),
- * and must not throw: an exception thrown here ends the election as failed
- * ({@link LeaderElection#failure()}), as an unexpected error of the election itself would.
+ * return at once (increment a counter: no I/O, no lock that another thread may hold for long).
+ * A hook that throws is logged once and the election goes on: metrics never cost leadership.
  */
 public interface ElectionMetrics {
 

@@ -137,26 +137,39 @@ public final class LeaderElection implements AutoCloseable {
    *     that does not serve LeaseCandidates (nothing was started)
    */
   public LeaderElection start() {
+    if (state.get() != State.NEW) {
+      throw alreadyStarted();
+    }
     if (candidate != null) {
       try {
         LeaseCandidatePublisher.checkServed(client);
       } catch (LeaseCandidatePublisher.NotServed e) {
-        state.compareAndSet(State.NEW, State.CLOSED);
-        throw new CoordinatedElectionUnavailableException(e.getMessage());
+        CoordinatedElectionUnavailableException unavailable =
+            new CoordinatedElectionUnavailableException(e.getMessage());
+        if (state.compareAndSet(State.NEW, State.CLOSED)) {
+          failure = unavailable;
+          ended();
+        }
+        throw unavailable;
       } catch (KubernetesClientException e) {
         // Unreachable right now: the publisher retries, and checks again on a 404.
         log.debug("cannot check for lease candidates yet: {}", e.toString());
       }
     }
     if (!state.compareAndSet(State.NEW, State.RUNNING)) {
-      throw new IllegalStateException("election of lease " + config.leaseKey()
-          + " was already started" + (state.get() == State.CLOSED ? " and closed" : ""));
+      throw alreadyStarted();
     }
     elector.start();
     if (candidate != null) {
       candidate.start();
     }
     return this;
+  }
+
+  private IllegalStateException alreadyStarted() {
+    return new IllegalStateException("election of lease " + config.leaseKey()
+        + (state.get() == State.CLOSED ? " was closed" : " was already started")
+        + ": build a new one");
   }
 
   /**
@@ -814,9 +827,9 @@ public final class LeaderElection implements AutoCloseable {
       if (identity == null || identity.isBlank()) {
         throw new IllegalArgumentException("identity must not be empty");
       }
-      for (Duration d : new Duration[] {leaseDuration, renewDeadline, retryPeriod}) {
-        Objects.requireNonNull(d, "leaseDuration, renewDeadline and retryPeriod must be set");
-      }
+      requireSet("leaseDuration", leaseDuration);
+      requireSet("renewDeadline", renewDeadline);
+      requireSet("retryPeriod", retryPeriod);
       String timing = ElectionConfig.timingProblem(leaseDuration, renewDeadline, retryPeriod);
       if (timing != null) {
         throw new IllegalArgumentException(timing);
@@ -845,6 +858,12 @@ public final class LeaderElection implements AutoCloseable {
       Duration requeue = requeueDelay != null ? requeueDelay : retryPeriod;
       return new ElectionConfig(namespace, name, identity, leaseDuration, renewDeadline,
           retryPeriod, releaseOnClose, watch, coordinated, labels, requeue);
+    }
+
+    private static void requireSet(String field, Duration value) {
+      if (value == null) {
+        throw new IllegalArgumentException(field + " must be set");
+      }
     }
 
     private static SemVer version(String field, String value) {

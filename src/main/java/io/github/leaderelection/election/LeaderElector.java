@@ -77,7 +77,7 @@ final class LeaderElector implements Runnable {
     this.view = new LeaseView(config.leaseDuration().toNanos());
     // Contained: a listener that throws is logged, and the election goes on.
     this.campaign = new Campaign(config, view, ticker, new ApiPort(),
-        new Listeners(List.of(listener)), metrics,
+        new Listeners(List.of(listener)), new ContainedMetrics(metrics),
         () -> watch != null && watch.isLive(), () -> stopRequested, new Random(), lock.client());
     this.maxSleepNanos = config.retryPeriod().toNanos();
     this.heartbeatNanos = ticker.nanoTime();

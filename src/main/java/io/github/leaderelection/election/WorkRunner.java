@@ -75,11 +75,14 @@ final class WorkRunner implements LeadershipListener {
         try {
           unit.run(term);
           failures = 0;
-        } catch (InterruptedException e) {
-          return; // the term ended
         } catch (Exception e) {
           if (!term.isValid()) {
             return; // cut short by the end of the term: not a failure of the unit
+          }
+          if (e instanceof InterruptedException) {
+            // Not the term's end (it is still valid): an interrupt of the unit's own making.
+            // Treated as any failure of a unit; the flag is cleared so the wait below works.
+            Thread.interrupted();
           }
           failures++;
           if (failures == 1) {

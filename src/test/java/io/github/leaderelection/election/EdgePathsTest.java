@@ -213,6 +213,24 @@ class EdgePathsTest {
   // L2, L3: failures of the work and of listeners
 
   @Test
+  @DisplayName("L3: a metrics hook that throws is logged once and the election goes on")
+  void aThrowingMetricsHookDoesNotStopTheElection() {
+    try (ElectorHarness hh = new ElectorHarness();
+        LogCapture logs = new LogCapture(ContainedMetrics.class)) {
+      hh.metrics.broken = true;
+      hh.start();
+      hh.step(Duration.ofSeconds(2));
+      hh.step(Duration.ofSeconds(2));
+      hh.step(Duration.ofSeconds(2));
+
+      assertThat(hh.elector.isLeader()).isTrue();
+      assertThat(hh.elector.failure()).isNull();
+      assertThat(hh.metrics.renewOk).hasValue(3);
+      assertThat(logs.messages()).filteredOn(m -> m.contains("metrics hook")).hasSize(1);
+    }
+  }
+
+  @Test
   @DisplayName("L3: a listener that throws is logged and the election goes on")
   void aThrowingListenerDoesNotStopTheElection() {
     ElectorHarness hh = new ElectorHarness(new RecordingListener() {

@@ -9,8 +9,12 @@ final class FencedLoop {
   private volatile Term current;
 
   FencedLoop(Duration interval, Runnable unit) {
+    this(interval, (UnitOfWork) term -> unit.run());
+  }
+
+  FencedLoop(Duration interval, UnitOfWork unit) {
     this.runner = new WorkRunner(ElectorHarness.config("me", true, false), null, interval,
-        term -> unit.run(), r -> {
+        unit, r -> {
           Thread t = new Thread(r, "leader-work");
           t.setDaemon(true);
           return t;

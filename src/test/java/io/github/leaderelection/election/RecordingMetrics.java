@@ -11,10 +11,15 @@ public class RecordingMetrics implements ElectionMetrics {
   public final List<String> errors = new CopyOnWriteArrayList<>();
   public final AtomicInteger renewOk = new AtomicInteger();
   public final AtomicInteger renewFailed = new AtomicInteger();
+  /** Every hook throws after counting (a broken metrics backend). */
+  public volatile boolean broken;
 
   @Override
   public void renewAttempt(Duration latency, boolean success) {
     (success ? renewOk : renewFailed).incrementAndGet();
+    if (broken) {
+      throw new IllegalStateException("metrics backend down");
+    }
   }
 
   @Override

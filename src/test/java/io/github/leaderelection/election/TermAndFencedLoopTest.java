@@ -179,4 +179,26 @@ class TermAndFencedLoopTest {
     assertThat(l.workRunning()).isFalse();
     assertThat(ran).hasValue(0);
   }
+
+  @Test
+  @DisplayName("a unit that throws InterruptedException while its term is valid is a failure like"
+      + " any other: logged, and the next unit runs in the same term")
+  void anInterruptOfTheUnitsOwnMakingIsAFailureNotTheEnd() throws InterruptedException {
+    Term l = leadership();
+    AtomicInteger units = new AtomicInteger();
+    FencedLoop loop = new FencedLoop(Duration.ofMillis(10), (UnitOfWork) term -> {
+      if (units.incrementAndGet() == 1) {
+        throw new InterruptedException("a unit's own interrupt");
+      }
+    });
+    try (LogCapture logs = new LogCapture(WorkRunner.class)) {
+      loop.start(l);
+      await().atMost(TIMEOUT).until(() -> units.get() >= 3);
+      assertThat(l.isValid()).isTrue();
+      assertThat(logs.messages()).anyMatch(m -> m.startsWith("leader work failed; trying again"));
+    } finally {
+      l.end(TermEnd.CLOSED);
+      loop.awaitStopped(TIMEOUT);
+    }
+  }
 }

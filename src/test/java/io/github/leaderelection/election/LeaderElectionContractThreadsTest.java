@@ -1,0 +1,200 @@
+package io.github.leaderelection.election;
+
+import static io.github.leaderelection.election.LeaderElectionContractSupport.IDLE;
+import static io.github.leaderelection.election.LeaderElectionContractSupport.NS;
+import static io.github.leaderelection.election.LeaderElectionContractSupport.closeAll;
+import static io.github.leaderelection.election.LeaderElectionContractSupport.eventually;
+import static io.github.leaderelection.election.LeaderElectionContractSupport.longLeaseElection;
+import static io.github.leaderelection.election.LeaderElectionContractSupport.takeOver;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.leaderelection.election.LeaderElectionContractSupport.Event;
+import io.github.leaderelection.election.LeaderElectionContractSupport.Recorder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Which threads run what: the user's work thread factory and listener executor are used, and
+ * several elections in one JVM share a bounded set of threads.
+ */
+@DisplayName("LeaderElection contract: threads")
+class LeaderElectionContractThreadsTest {
+
+  /** A thread factory that records every thread it made. */
+  private static final class RecordingFactory implements ThreadFactory {
+
+    final Set<Thread> made = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger n = new AtomicInteger();
+
+    @Override
+    public Thread newThread(Runnable r) {
+      Thread t = new Thread(r, "my-work-" + n.incrementAndGet());
+      t.setDaemon(true);
+      made.add(t);
+      return t;
+    }
+  }
+
+  private static List<Thread> liveThreads(String prefix) {
+    return Thread.getAllStackTraces().keySet().stream()
+        .filter(Thread::isAlive)
+        .filter(t -> t.getName().startsWith(prefix))
+        .toList();
+  }
+
+  @Nested
+  @DisplayName("the user's threads")
+  class UsersThreads {
+
+    @Test
+    @DisplayName("periodic units run on threads of the given workThreadFactory, one thread per"
+        + " term")
+    void periodicWorkRunsOnTheFactorysThreads() throws Exception {
+      try (MockApi api = new MockApi()) {
+        RecordingFactory factory = new RecordingFactory();
+        Set<Thread> ranOn = ConcurrentHashMap.newKeySet();
+        LeaderElection a = longLeaseElection(api, "a").workThreadFactory(factory)
+            .periodicWork(Duration.ofMillis(50), term -> ranOn.add(Thread.currentThread()))
+            .build().start();
+        try {
+          eventually().until(() -> ranOn.size() == 1);
+          Term first = a.currentTerm().orElseThrow();
+          takeOver(api, "intruder", 1);
+          eventually().until(first::hasEnded);
+          eventually().until(() -> ranOn.size() == 2);
+          assertThat(factory.made).containsAll(ranOn);
+          assertThat(factory.made).hasSize(2);
+        } finally {
+          a.close();
+        }
+      }
+    }
+
+    @Test
+    @DisplayName("a whole-term LeaderWork runs on a thread of the given workThreadFactory")
+    void leaderWorkRunsOnTheFactorysThread() throws Exception {
+      try (MockApi api = new MockApi()) {
+        RecordingFactory factory = new RecordingFactory();
+        Set<Thread> ranOn = ConcurrentHashMap.newKeySet();
+        LeaderElection a = longLeaseElection(api, "a").workThreadFactory(factory)
+            .work(term -> {
+              ranOn.add(Thread.currentThread());
+              term.awaitEnd(Duration.ofMinutes(5));
+            }).build().start();
+        try {
+          eventually().until(() -> ranOn.size() == 1);
+          assertThat(factory.made).containsExactlyElementsOf(ranOn);
+        } finally {
+          a.close();
+        }
+      }
+    }
+
+    @Test
+    @DisplayName("listener calls run on the given listenerExecutor")
+    void listenersRunOnTheGivenExecutor() throws Exception {
+      ExecutorService mine = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "my-listeners");
+        t.setDaemon(true);
+        return t;
+      });
+      AtomicInteger handed = new AtomicInteger();
+      try (MockApi api = new MockApi()) {
+        Recorder rec = new Recorder();
+        LeaderElection a = longLeaseElection(api, "a").periodicWork(Duration.ofMillis(100), IDLE)
+            .listener(rec)
+            .listenerExecutor(task -> {
+              handed.incrementAndGet();
+              mine.execute(task);
+            }).build().start();
+        try {
+          eventually().until(() -> rec.started().size() == 1 && !rec.leaders().isEmpty());
+        } finally {
+          a.close();
+        }
+        eventually().until(() -> rec.stopped().size() == 1);
+        assertThat(rec.events).extracting(Event::thread).containsOnly("my-listeners");
+        assertThat(handed.get()).isPositive();
+      } finally {
+        mine.shutdownNow();
+      }
+    }
+
+    @Test
+    @DisplayName("by default, listener calls run on the shared leaderelection-listener- threads and"
+        + " the work on a leader-work-<lease>- thread")
+    void defaultThreads() throws Exception {
+      try (MockApi api = new MockApi()) {
+        Recorder rec = new Recorder();
+        Set<String> workThreads = ConcurrentHashMap.newKeySet();
+        LeaderElection a = longLeaseElection(api, "a").listener(rec)
+            .periodicWork(Duration.ofMillis(100),
+                term -> workThreads.add(Thread.currentThread().getName()))
+            .build().start();
+        try {
+          eventually().until(() -> rec.started().size() == 1 && !workThreads.isEmpty());
+        } finally {
+          a.close();
+        }
+        assertThat(rec.events).extracting(Event::thread)
+            .allSatisfy(name -> assertThat(name).startsWith("leaderelection-listener-"));
+        assertThat(workThreads)
+            .allSatisfy(name -> assertThat(name).startsWith("leader-work-" + MockApi.LEASE + "-"));
+      }
+    }
+  }
+
+  @Nested
+  @DisplayName("several elections in one JVM")
+  class SeveralElections {
+
+    @Test
+    @DisplayName("10 elections on 10 Leases, all leading, share a bounded set of threads: one"
+        + " elector, at most 16 API and 4 listener threads, one work thread per term")
+    void tenElectionsShareBoundedThreads() throws Exception {
+      int n = 10;
+      try (MockApi api = new MockApi()) {
+        List<LeaderElection> elections = new ArrayList<>();
+        try {
+          for (int i = 0; i < n; i++) {
+            elections.add(longLeaseElection(api, "replica").lease(NS, "shard-" + i)
+                .periodicWork(Duration.ofMillis(100), IDLE).build().start());
+          }
+          eventually().until(() -> elections.stream().allMatch(LeaderElection::isLeader));
+          Thread.sleep(1_000); // a few renewals of each: the API pool has grown as it will
+
+          List<Thread> elector = liveThreads("leaderelection-elector");
+          List<Thread> apiThreads = liveThreads("leaderelection-api-");
+          List<Thread> listeners = liveThreads("leaderelection-listener-");
+          List<Thread> library = liveThreads("leaderelection-");
+          List<Thread> work = liveThreads("leader-work-");
+          List<Thread> shardWork = liveThreads("leader-work-shard-");
+          String all = library.stream().map(Thread::getName).sorted()
+              .collect(Collectors.joining(", "));
+          assertThat(elector).as(all).hasSize(1);
+          assertThat(apiThreads).as(all).isNotEmpty().hasSizeLessThanOrEqualTo(16);
+          assertThat(listeners).as(all).hasSizeLessThanOrEqualTo(4);
+          assertThat(library).as(all)
+              .hasSize(elector.size() + apiThreads.size() + listeners.size());
+          assertThat(shardWork).as("one work thread per leading election").hasSize(n);
+          assertThat(library.size() + work.size()).as("all threads of the library")
+              .isLessThan(n + 22);
+        } finally {
+          closeAll(elections.toArray(new LeaderElection[0]));
+        }
+        eventually().until(() -> liveThreads("leader-work-shard-").isEmpty());
+      }
+    }
+  }
+}
