@@ -11,6 +11,8 @@ MVN        ?= mvn -B
 KUBEAPITEST_OFFLINE ?= auto
 # run: `make test` ends with the article on a local Kubernetes node (scripts/e2e.sh); skip: without it.
 NODE_E2E   ?= run
+# run: `make test` also runs the unit tests against fabric8 8.0 (the fabric8-8 profile); skip: not.
+FABRIC8_8  ?= run
 DEMO_ARGS  ?=
 BENCH_ARGS ?=
 
@@ -26,8 +28,8 @@ build: ## Build the runnable jar target/leaderelection.jar (no tests)
 control-plane: ## Provide kube-apiserver, etcd and kubectl for the tests (built from Go modules if missing)
 	scripts/provision-control-plane.sh
 
-test: ## Unit + integration tests (real kube-apiserver + etcd), then the e2e on a local node (NODE_E2E=skip: without it)
-	KUBEAPITEST_OFFLINE=$(KUBEAPITEST_OFFLINE) NODE_E2E=$(NODE_E2E) scripts/test.sh
+test: ## Unit + integration tests (real kube-apiserver + etcd), unit tests on fabric8 8.0 (FABRIC8_8=skip: not), then the e2e on a local node (NODE_E2E=skip: without it)
+	KUBEAPITEST_OFFLINE=$(KUBEAPITEST_OFFLINE) NODE_E2E=$(NODE_E2E) FABRIC8_8=$(FABRIC8_8) scripts/test.sh
 
 lint: ## shellcheck every script
 	scripts/lint.sh

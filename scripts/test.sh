@@ -8,6 +8,10 @@
 #                at once with one line saying what is missing.
 # NODE_E2E=skip  run everything else; says so at the end (make test NODE_E2E=skip).
 #
+# FABRIC8_8=run   (default) after the main build (fabric8 7.x), the unit tests again against
+#                fabric8 8.0 (mvn -Pfabric8-8 test, output in target/fabric8-8)
+# FABRIC8_8=skip  without that run; says so at the end
+#
 # KUBEAPITEST_OFFLINE=true   use local binaries, building them from Go modules when missing
 # KUBEAPITEST_OFFLINE=false  let kube-api-test download its binaries (needs internet access)
 # KUBEAPITEST_OFFLINE=auto   (default) true when the binaries are there or Go can build them,
@@ -26,6 +30,14 @@ case "$node_e2e" in
   skip) ;;
   *)
     echo "test: NODE_E2E must be run or skip, not '$node_e2e'" >&2
+    exit 2
+    ;;
+esac
+fabric8_8="${FABRIC8_8:-run}"
+case "$fabric8_8" in
+  run|skip) ;;
+  *)
+    echo "test: FABRIC8_8 must be run or skip, not '$fabric8_8'" >&2
     exit 2
     ;;
 esac
@@ -48,19 +60,43 @@ scripts/build-image-tar.sh
 # shellcheck disable=SC2086 # MVN is a command line
 ${MVN:-mvn -B} verify -Dkubeapitest.offline="$mode" -Dkubeapitest.version="$version" \
   -Dkubeapitest.dir="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}" "$@" && maven=0 || maven=$?
+# The library against fabric8 8.0 (users have 7.x and 8.0): the unit tests only, against the
+# mock API server and the simulation. The integration tests and the node e2e run the jar and the
+# image of the main build (fabric8 7.x); running them on 8.0 as well would double the time.
+fabric8_8_result=0
+if [ "$fabric8_8" = run ]; then
+  echo "test: the unit tests against fabric8 8.0 (mvn -Pfabric8-8 test)"
+  # shellcheck disable=SC2086 # MVN is a command line
+  ${MVN:-mvn -B} -Pfabric8-8 test "$@" && fabric8_8_result=0 || fabric8_8_result=$?
+fi
+skipped() {
+  if [ "$fabric8_8" = skip ]; then
+    echo "test: the unit tests against fabric8 8.0 were SKIPPED (FABRIC8_8=skip)" >&2
+  fi
+}
 if [ "$node_e2e" = skip ]; then
+  skipped
   echo "test: the node e2e was SKIPPED (NODE_E2E=skip): the manifests in k8s/ were not run on a node" >&2
-  exit "$maven"
+  if [ "$maven" != 0 ]; then exit "$maven"; fi
+  if [ "$fabric8_8_result" != 0 ]; then
+    echo "test: FAILED: the unit tests against fabric8 8.0 (mvn -Pfabric8-8 test) exit $fabric8_8_result" >&2
+    exit "$fabric8_8_result"
+  fi
+  exit 0
 fi
 # The node e2e runs whatever Maven said, so one run reports both. The image the node runs is
 # the one ImageIT tested; the node's binaries are cached after the first build.
 scripts/node.sh build && E2E_BUILD_IMAGE=0 scripts/e2e.sh && node=0 || node=$?
-if [ "$maven" != 0 ] || [ "$node" != 0 ]; then
+skipped
+if [ "$maven" != 0 ] || [ "$fabric8_8_result" != 0 ] || [ "$node" != 0 ]; then
   failed=()
   [ "$maven" = 0 ] || failed+=("Maven (unit/integration tests) exit $maven")
+  [ "$fabric8_8_result" = 0 ] || failed+=("unit tests against fabric8 8.0 exit $fabric8_8_result")
   [ "$node" = 0 ] || failed+=("node e2e exit $node (see target/e2e/)")
   summary=$(printf '%s; ' "${failed[@]}")
   echo "test: FAILED: ${summary%; }" >&2
   exit 1
 fi
-echo "test: unit, integration and node e2e tests passed (target/e2e/results.json)"
+also=""
+[ "$fabric8_8" = skip ] || also="; the unit tests against fabric8 8.0 too"
+echo "test: unit, integration and node e2e tests passed (target/e2e/results.json)$also"

@@ -239,7 +239,10 @@ public final class Bench {
         case "--rounds" -> rounds = Integer.parseInt(value != null ? value : args[++i]);
         case "--out" -> out = Path.of(value != null ? value : args[++i]);
         case "--logs" -> logs = Path.of(value != null ? value : args[++i]);
-        case "--only" -> electors = List.of((value != null ? value : args[++i]).split(","));
+        case "--only" -> {
+          String v = value != null ? value : args[++i];
+          electors = v.equals("none") ? List.of() : List.of(v.split(","));
+        }
         case "--scaling" -> {
           String v = value != null ? value : args[++i];
           scaling = v.equals("none") ? List.of()
@@ -264,7 +267,7 @@ public final class Bench {
         case "--quick" -> quick = true;
         case "-h", "--help" -> {
           System.out.println("usage: Bench [--rounds N (20)] [--out DIR (bench)]"
-              + " [--only ARM,... of " + ARMS + "] [--window SECONDS (60)]"
+              + " [--only ARM,... of " + ARMS + " | none] [--window SECONDS (60)]"
               + " [--scaling N,... (3,10,30) | none] [--scaling-arms ARM,... (this,clientgo,"
               + "baseline)] [--scaling-window SECONDS (60)] [--scaling-rounds N (5)]"
               + " [--many N,... (1,10,100) | none: elections in one process]"

@@ -78,15 +78,23 @@ final class Report {
     List<Map<String, Object>> scaling = scaling();
     Map<String, Object> all = new LinkedHashMap<>(json);
     all.put("scaling", scaling);
+    all.put("many_elections", many());
     ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     Files.writeString(options.out().resolve("results.json"),
         mapper.writeValueAsString(all) + "\n");
-    chart(options, arms);
-    scalingChart(options);
+    if (!arms.isEmpty()) {
+      chart(options, arms);
+    }
+    if (!Bench.scalePoints.isEmpty()) {
+      scalingChart(options);
+    }
+    if (!ManyElections.POINTS.isEmpty()) {
+      manyChart(options);
+    }
     Files.writeString(options.out().resolve("results.md"),
         markdown(options, arms, json, took, loadBefore, loadAfter, controlPlane));
-    System.out.printf("bench: wrote %s/results.json, results.md, latency.png, scaling.png%n",
-        options.out());
+    System.out.printf("bench: wrote %s/results.json, results.md, latency.png, scaling.png%s%n",
+        options.out(), ManyElections.POINTS.isEmpty() ? "" : ", many-elections.png");
     System.out.println(Files.readString(options.out().resolve("results.md")));
   }
 
@@ -101,11 +109,60 @@ final class Report {
       m.put("handover_p99_ms", Stats.round(p.handoverP99Ms()));
       m.put("rss_mib_total", nullIfNaN(Stats.round1(p.rssMiBTotal())));
       m.put("handover_ms", p.handoverMs().stream().map(Math::round).toList());
+      m.put("conflicts_409_per_handover", p.conflicts().stream().map(Math::round).toList());
+      m.put("conflicts_409_per_handover_mean", nullIfNaN(Stats.round1(mean(p.conflicts()))));
+      m.put("conflict_log_lines_per_handover", p.conflictLines());
       m.put("load_average_1m", nullIfNaN(p.loadAverage()));
       m.put("problems", p.problems());
       list.add(m);
     }
     return list;
+  }
+
+  static double mean(List<Double> values) {
+    return values.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
+  }
+
+  /** results.json's "many_elections": one entry per arm and number of elections. */
+  static List<Map<String, Object>> many() {
+    List<Map<String, Object>> list = new ArrayList<>();
+    for (ManyElections.Point p : ManyElections.POINTS) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("arm", p.arm());
+      m.put("elections", p.elections());
+      m.put("runtime", p.runtime());
+      m.put("leader", proc(p.leader()));
+      m.put("leader_beside_follower", proc(p.leaderBesideFollower()));
+      m.put("follower", proc(p.follower()));
+      m.put("leader_lease_requests_per_min", nullIfNaN(Stats.round1(p.leaderRequests())));
+      m.put("leader_lease_requests_per_min_by_verb", rounded1(p.leaderRequestsPerMin()));
+      m.put("follower_lease_requests_per_min", nullIfNaN(Stats.round1(p.followerRequests())));
+      m.put("follower_lease_requests_per_min_by_verb", rounded1(p.followerRequestsPerMin()));
+      m.put("other_requests_per_min", rounded1(p.otherRequestsPerMin()));
+      m.put("window_s", nullIfNaN(Stats.round1(p.windowSeconds())));
+      m.put("load_average_1m", nullIfNaN(p.loadAverage()));
+      m.put("problems", p.problems());
+      list.add(m);
+    }
+    return list;
+  }
+
+  private static Map<String, Object> proc(ManyElections.Proc p) {
+    if (p == null) {
+      return null;
+    }
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("threads", p.threads());
+    m.put("rss_mib", nullIfNaN(Stats.round1(p.rssMiB())));
+    m.put("cpu_percent", nullIfNaN(round3(p.cpuPercent())));
+    m.put("threads_by_name", p.threadsByName());
+    return m;
+  }
+
+  private static Map<String, Object> rounded1(Map<String, Double> byVerb) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    byVerb.forEach((k, v) -> m.put(k, Stats.round1(v)));
+    return m;
   }
 
   private static Object nullIfNaN(double v) {
@@ -137,6 +194,9 @@ final class Report {
     Map<String, Object> bg = new LinkedHashMap<>();
     Bench.background.forEach((verb, n) -> bg.put(verb, Stats.round1(n)));
     f.put("background_lease_requests_per_min_by_verb", bg);
+    f.put("work_record_requests_per_min",
+        Stats.round1(ApiCounts.sum(arm.workRecordRequestsPerMinByVerb)));
+    f.put("work_record_requests_per_min_by_verb", rounded1(arm.workRecordRequestsPerMinByVerb));
     Map<String, Object> startup = new LinkedHashMap<>();
     arm.startupRequestsByVerb.forEach((verb, n) -> startup.put(verb, Math.round(n)));
     f.put("startup_lease_requests_by_verb", startup);
@@ -246,17 +306,21 @@ final class Report {
         + " p99 is the maximum.\n\n");
 
     md.append("## API load, memory, start-up\n\n");
-    md.append("| elector | Lease requests/min (steady) | by verb | start-up Lease requests (3 replicas)"
+    md.append("| elector | Lease requests/min (steady) | by verb"
+        + " | work's own writes: ConfigMap requests/min, by verb"
+        + " | start-up Lease requests (3 replicas)"
         + " | RSS MiB per replica (max) | idle CPU % of a core, follower / leader"
         + " | start → first Lease request p50 ms (p90, max, n)"
         + " | same, replacements started alone |\n");
-    md.append("|---|---:|---|---|---:|---:|---:|---:|\n");
+    md.append("|---|---:|---|---|---|---:|---:|---:|---:|\n");
     for (Arm arm : arms) {
       Map<String, Object> f = json.get(arm.name);
       Map<String, Object> st = (Map<String, Object>) f.get("startup_ms");
       Map<String, Object> idle = (Map<String, Object>) f.get("idle_cpu_percent");
       md.append("| ").append(arm.name).append(" | ").append(f.get("lease_requests_per_min"))
           .append(" | ").append(verbs((Map<String, Object>) f.get("lease_requests_per_min_by_verb")))
+          .append(" | ").append(verbs((Map<String, Object>) f.get(
+              "work_record_requests_per_min_by_verb")))
           .append(" | ").append(verbs((Map<String, Object>) f.get("startup_lease_requests_by_verb")))
           .append(" | ").append(f.get("rss_mib_max")).append(" (").append(f.get("rss_mib"))
           .append(") | ").append(idle.get("follower")).append(" / ").append(idle.get("leader"))
@@ -277,7 +341,10 @@ final class Report {
         .append(verbs(new LinkedHashMap<>(Bench.background.entrySet().stream().collect(
             java.util.stream.Collectors.toMap(Map.Entry::getKey,
                 e -> (Object) Stats.round1(e.getValue()))))))
-        .append(" per min. Long-running"
+        .append(" per min. Lease requests only: the controller's work also records each unit in"
+            + " a ConfigMap through a fenced write (a GET and a PUT per unit; the article's"
+            + " client-go program and the baseline write nothing), counted apart from"
+            + " `apiserver_request_total{resource=\"configmaps\"}` in the same window. Long-running"
             + " WATCH requests are counted by the API server when they end, so an open watch"
             + " costs nothing per minute; the informer's initial LIST and WATCH appear under"
             + " start-up requests (from the spawn of the 3 replicas until the election is steady)."
@@ -292,19 +359,28 @@ final class Report {
 
     md.append("## Scaling: 3, 10, 30 replicas\n\n");
     md.append("![scaling per arm](scaling.png)\n\n");
-    md.append("| arm | replicas | Lease requests/min | graceful handover p99 ms (samples)"
-        + " | total RSS MiB | load (1 min) | problems |\n|---|---:|---:|---:|---:|---:|---|\n");
+    md.append("| arm | replicas | Lease requests/min | graceful handover p50 / p99 ms (samples)"
+        + " | 409 Conflicts per handover, mean (samples) | total RSS MiB | load (1 min)"
+        + " | problems |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
     for (Bench.ScalePoint p : Bench.scalePoints) {
-      md.append(String.format(Locale.ROOT, "| %s | %d | %.1f | %s (%s) | %.0f | %.1f | %s |%n",
-          p.arm(), p.replicas(), p.requestsPerMin(), Stats.round(p.handoverP99Ms()),
-          p.handoverMs().stream().map(Math::round).toList(), p.rssMiBTotal(), p.loadAverage(),
+      md.append(String.format(Locale.ROOT, "| %s | %d | %.1f | %s / %s (%s) | %.1f (%s) | %.0f |"
+          + " %.1f | %s |%n",
+          p.arm(), p.replicas(), p.requestsPerMin(), Stats.round(Stats.percentile(p.handoverMs(),
+              50)), Stats.round(p.handoverP99Ms()),
+          p.handoverMs().stream().map(Math::round).toList(), mean(p.conflicts()),
+          p.conflicts().stream().map(Math::round).toList(), p.rssMiBTotal(), p.loadAverage(),
           p.problems().isEmpty() ? "—" : String.join("; ", p.problems())));
     }
     md.append(String.format(Locale.ROOT, "%nEach point on its own Lease with only that arm running:"
         + " Lease requests/min over a %d s steady window (net of the API server's background),"
         + " total RSS of all replicas at its end, then %d graceful handovers (SIGTERM to the"
         + " leader → the new leader's first `doing stuff...`; with so few samples p99 is the"
-        + " maximum).%n%n", options.scalingWindow().toSeconds(), options.scalingRounds()));
+        + " maximum). 409 Conflicts: Lease requests the API server answered 409"
+        + " (`apiserver_request_total{resource=\"leases\",code=\"409\"}`), from just before"
+        + " the SIGTERM until the election is steady again (new leader working, the replacement"
+        + " replica following it): the takeover writes that lost the race for the released"
+        + " Lease.%n%n", options.scalingWindow().toSeconds(), options.scalingRounds()));
+    md.append(manyMarkdown(options));
 
     md.append("## Goals (this controller, image runtime)\n\n");
     md.append("| goal | target | measured | result |\n|---|---|---|---|\n");
@@ -600,6 +676,151 @@ final class Report {
     line.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
     line.setMarker(SeriesMarkers.NONE);
     line.setLineColor(new Color(0x2c, 0xa0, 0x2c));
+  }
+
+  /** The many-elections section of results.md (empty without points). */
+  static String manyMarkdown(Bench.Options options) {
+    List<ManyElections.Point> points = ManyElections.POINTS;
+    if (points.isEmpty()) {
+      return "";
+    }
+    StringBuilder md = new StringBuilder();
+    md.append("## Many elections in one process\n\n");
+    md.append("![many elections in one process](many-elections.png)\n\n");
+    md.append("| elector | elections | threads, leading / following process"
+        + " | RSS MiB, leading / following | CPU % of a core, leading / following"
+        + " | Lease requests/min, leading process (by verb) | following process (by verb)"
+        + " | per election and minute, leading / following | most threads (leading process)"
+        + " | load (1 min) | problems |\n");
+    md.append("|---|---:|---:|---:|---:|---|---|---:|---|---:|---|\n");
+    for (ManyElections.Point p : points) {
+      ManyElections.Proc a = p.leader();
+      ManyElections.Proc b = p.follower();
+      md.append("| ").append(manyName(p.arm())).append(" | ").append(p.elections()).append(" | ");
+      if (a == null) {
+        md.append("— | — | — | — | — | — | — | — | ")
+            .append(String.join("; ", p.problems())).append(" |\n");
+        continue;
+      }
+      md.append(a.threads()).append(" / ").append(b == null ? "—" : b.threads()).append(" | ")
+          .append(String.format(Locale.ROOT, "%.1f / %s", a.rssMiB(), b == null ? "—"
+              : String.format(Locale.ROOT, "%.1f", b.rssMiB()))).append(" | ")
+          .append(String.format(Locale.ROOT, "%.2f / %s", a.cpuPercent(), b == null ? "—"
+              : String.format(Locale.ROOT, "%.2f", b.cpuPercent()))).append(" | ")
+          .append(String.format(Locale.ROOT, "%.1f (%s)", p.leaderRequests(),
+              verbs(rounded1(p.leaderRequestsPerMin())))).append(" | ")
+          .append(b == null ? "—" : String.format(Locale.ROOT, "%.1f (%s)", p.followerRequests(),
+              verbs(rounded1(p.followerRequestsPerMin())))).append(" | ")
+          .append(String.format(Locale.ROOT, "%.1f / %s", p.leaderRequests() / p.elections(),
+              b == null ? "—" : String.format(Locale.ROOT, "%.1f",
+                  p.followerRequests() / p.elections()))).append(" | ")
+          .append(topThreads(a.threadsByName(), 3)).append(" | ")
+          .append(String.format(Locale.ROOT, "%.1f", p.loadAverage())).append(" | ")
+          .append(p.problems().isEmpty() ? "—" : String.join("; ", p.problems()))
+          .append(" |\n");
+    }
+    md.append(String.format(Locale.ROOT, "%nOne process runs N elections, one Lease each"
+        + " (`<ns>/lease-0 .. lease-(N-1)`), all on one API client; each election's work is a"
+        + " unit every %s that bumps a counter (no API request: like with like, the Lease traffic"
+        + " is the election's own). Each point alone on the API server: the leading process is"
+        + " started alone and leads every Lease (one candidate each); after it leads all N and"
+        + " %d s more, a %d s window measures it; then a second process with the same N"
+        + " elections starts, follows all N, and a second %d s window measures both. Threads:"
+        + " `Threads:` of /proc/<pid>/status at the end of the window (every OS thread: the JVM's"
+        + " own, GC and compiler threads included; Go: the runtime's threads). RSS: VmRSS there."
+        + " CPU: the scheduler's run time of all the process's threads over the window, %% of one"
+        + " core. Lease requests/min: `apiserver_request_total{resource=\"leases\"}` over the"
+        + " window, net of the API server's own background; the following process's figure is the"
+        + " second window's minus the first's. Java processes: %s with the pom's JVM flags"
+        + " (`%s`), `-cp` the fat jar and the bench classes (`ManyMain`: this library's"
+        + " `LeaderElection.builder(client)...periodicWork(...)`; `ManyBaselineMain`: fabric8's"
+        + " `client.leaderElector()` with a `LeaseLock` and ReleaseOnCancel, as the baseline arm"
+        + " uses it). client-go: `bench/clientgo/many` (N `LeaderElector`s on one clientset,"
+        + " client-side rate limit off: client-go's default 5 requests/s cannot carry 100"
+        + " elections).%n%n", secs(options.workInterval()), 8, options.manyWindow().toSeconds(),
+        options.manyWindow().toSeconds(), Launchers.manyJava(),
+        System.getProperty("app.jvmFlags", "")));
+    return md.toString();
+  }
+
+  static String manyName(String arm) {
+    return switch (arm) {
+      case "this" -> "this library";
+      case "this_virtual" -> "this library, virtual work threads";
+      case "baseline" -> "fabric8 LeaderElector";
+      case "clientgo" -> "client-go";
+      default -> arm;
+    };
+  }
+
+  private static String topThreads(Map<String, Integer> byName, int n) {
+    return byName.entrySet().stream()
+        .sorted((x, y) -> Integer.compare(y.getValue(), x.getValue())).limit(n)
+        .map(e -> "`" + e.getKey() + "` ×" + e.getValue())
+        .collect(java.util.stream.Collectors.joining(", "));
+  }
+
+  /** many-elections.png: threads, RSS, CPU, Lease requests/min against N, per arm and role. */
+  static void manyChart(Bench.Options options) throws IOException {
+    String[][] panels = {
+        {"Live threads per process", "threads (log scale)"},
+        {"RSS per process", "MiB"},
+        {"CPU per process", "% of one core (log scale)"},
+        {"Lease requests per minute, per process", "requests/min (log scale)"}};
+    List<Chart<?, ?>> charts = new ArrayList<>();
+    for (int i = 0; i < panels.length; i++) {
+      XYChart xy = new XYChartBuilder().width(560).height(420).title(panels[i][0])
+          .xAxisTitle("elections in the process (log scale)").yAxisTitle(panels[i][1]).build();
+      xy.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNW);
+      xy.getStyler().setMarkerSize(9);
+      xy.getStyler().setXAxisLogarithmic(true);
+      if (i != 1) {
+        xy.getStyler().setYAxisLogarithmic(true);
+      }
+      for (String arm : Bench.MANY_ARMS) {
+        for (boolean following : new boolean[] {false, true}) {
+          List<ManyElections.Point> points = ManyElections.POINTS.stream()
+              .filter(p -> p.arm().equals(arm) && p.leader() != null
+                  && (!following || p.follower() != null)).toList();
+          if (points.isEmpty()) {
+            continue;
+          }
+          final int panel = i;
+          double[] x = points.stream().mapToDouble(ManyElections.Point::elections).toArray();
+          double[] y = points.stream().mapToDouble(p -> {
+            ManyElections.Proc proc = following ? p.follower() : p.leader();
+            double v = switch (panel) {
+              case 0 -> proc.threads();
+              case 1 -> proc.rssMiB();
+              case 2 -> proc.cpuPercent();
+              default -> following ? p.followerRequests() : p.leaderRequests();
+            };
+            return panel == 1 ? v : Math.max(0.01, v);
+          }).toArray();
+          XYSeries series = xy.addSeries(manyName(arm) + (following ? ", following" : ", leading"),
+              x, y);
+          Color c = manyColor(arm);
+          series.setMarker(following ? SeriesMarkers.DIAMOND : SeriesMarkers.CIRCLE);
+          series.setMarkerColor(c);
+          series.setLineColor(c);
+          if (following) {
+            series.setLineStyle(org.knowm.xchart.style.lines.SeriesLines.DASH_DASH);
+          }
+        }
+      }
+      charts.add(xy);
+    }
+    BitmapEncoder.saveBitmap(charts, 2, 2, options.out().resolve("many-elections.png").toString(),
+        BitmapEncoder.BitmapFormat.PNG);
+  }
+
+  private static Color manyColor(String arm) {
+    return switch (arm) {
+      case "this" -> THIS;
+      case "this_virtual" -> JDK17;
+      case "clientgo" -> CLIENTGO;
+      default -> BASELINE;
+    };
   }
 
   /** scaling.png: requests/min, handover p99 and total RSS against the replica count, per arm. */

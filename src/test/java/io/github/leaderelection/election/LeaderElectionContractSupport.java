@@ -34,8 +34,9 @@ final class LeaderElectionContractSupport {
   static final Duration RETRY_PERIOD = Duration.ofMillis(200);
 
   /**
-   * Timings for the tests that must tell a release from an expiry: a follower that was not given
-   * the Lease waits 10 s for it, so a takeover within {@link #QUICKLY} can only be a handover.
+   * Timings for the tests that are not about expiry: a term survives 6 s of a loaded machine, and
+   * a follower that was not given the Lease waits 10 s for it, so a takeover within
+   * {@link #QUICKLY} can only be a handover (a release), never an expiry.
    */
   static final Duration LONG_LEASE = Duration.ofSeconds(10);
   static final Duration LONG_RENEW = Duration.ofSeconds(6);

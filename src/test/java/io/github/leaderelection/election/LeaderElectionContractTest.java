@@ -1,7 +1,6 @@
 package io.github.leaderelection.election;
 
 import static io.github.leaderelection.election.LeaderElectionContractSupport.IDLE;
-import static io.github.leaderelection.election.LeaderElectionContractSupport.LONG_LEASE;
 import static io.github.leaderelection.election.LeaderElectionContractSupport.PATIENCE;
 import static io.github.leaderelection.election.LeaderElectionContractSupport.QUICKLY;
 import static io.github.leaderelection.election.LeaderElectionContractSupport.RENEW_DEADLINE;
@@ -26,7 +25,6 @@ import io.github.leaderelection.election.LeaderElectionContractSupport.Recorder;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -841,8 +839,8 @@ class LeaderElectionContractTest {
         } finally {
           a.close();
         }
-        assertThatThrownBy(a::start).isInstanceOf(IllegalStateException.class);
-        Objects.requireNonNull(a);
+        assertThatThrownBy(a::start).isInstanceOf(IllegalStateException.class)
+            .hasMessageContaining("closed");
       }
     }
   }

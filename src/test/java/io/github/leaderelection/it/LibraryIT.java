@@ -68,7 +68,7 @@ class LibraryIT {
   private static final Duration FAILOVER_BOUND = EmbeddedService.LEASE_DURATION
       .plus(EmbeddedService.RETRY_PERIOD.multipliedBy(12).dividedBy(10)).plusSeconds(3);
   /** How long an in-JVM service stays out when the test makes it step down. */
-  private static final Duration STAY_OUT = Duration.ofSeconds(10);
+  private static final Duration STAY_OUT = Duration.ofSeconds(5);
 
   private static ControlPlane controlPlane;
   private static ReplicaSet processes;
@@ -81,6 +81,8 @@ class LibraryIT {
   private static final List<Long> sigtermHandoverMillis = new CopyOnWriteArrayList<>();
   private static final List<Long> sigkillFailoverMillis = new CopyOnWriteArrayList<>();
   private static int processCount;
+  /** System.nanoTime() when the last stay-out the test asked for ends. */
+  private static long stayOutEndsNanos = System.nanoTime();
   private static final Map<Object, List<Event>> parsed = new IdentityHashMap<>();
   private static final Map<Object, Integer> parsedLines = new IdentityHashMap<>();
 
@@ -134,7 +136,7 @@ class LibraryIT {
       startInJvm(B);
       List<String> others = new ArrayList<>(List.of(B));
       for (int i = 0; i < 3; i++) {
-        others.add(startProcess().identity());
+        others.add(launchProcess().identity());
       }
       awaitThat(Duration.ofSeconds(120), "every other service sees jvm-a lead every Lease",
           () -> others.stream().allMatch(id -> LEASES.stream().allMatch(l ->
@@ -378,6 +380,11 @@ class LibraryIT {
     @DisplayName("SIGTERM every process, close jvm-b: jvm-a leads and works on every Lease; then"
         + " jvm-a's close releases them all")
     void theLastServiceLeftLeadsEveryLease() throws Exception {
+      // Every service campaigns again (no stay-out left), so each stop has a taker at once.
+      long stayOut = stayOutEndsNanos - System.nanoTime();
+      if (stayOut > 0) {
+        Thread.sleep(stayOut / 1_000_000 + 500);
+      }
       awaitEveryLeaseLed(Duration.ofSeconds(30), Instant.now().minusSeconds(2));
       List<Map<String, Long>> handovers = new ArrayList<>();
       for (Replica p : processes.alive()) {
@@ -564,9 +571,18 @@ class LibraryIT {
     return Objects.requireNonNull(inJvm.get(identity), identity);
   }
 
-  private static Replica startProcess() {
+  private static Replica launchProcess() {
     processCount++;
     return processes.start("proc-" + processCount);
+  }
+
+  /** Starts a service process and waits until it campaigns: it knows every Lease's leader. */
+  private static Replica startProcess() {
+    Replica process = launchProcess();
+    awaitThat(Duration.ofSeconds(120), process.identity() + " knows the leader of every Lease",
+        () -> LEASES.stream().allMatch(l -> events().stream().anyMatch(e -> e.lease().equals(l)
+            && e.identity().equals(process.identity()) && e.kind().equals("leader"))));
+    return process;
   }
 
   private static boolean isLive(String identity) {
@@ -595,6 +611,7 @@ class LibraryIT {
       String holder = holder(lease);
       if (inJvm.containsKey(holder)) {
         service(holder).election(lease).stepDown(STAY_OUT);
+        stayOutEndsNanos = System.nanoTime() + STAY_OUT.toNanos();
         awaitThat(Duration.ofSeconds(10), "lease-0 changes hands after " + holder + " stepped down",
             () -> !holder(lease).isEmpty() && !holder(lease).equals(holder));
       } else {
