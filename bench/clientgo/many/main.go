@@ -95,6 +95,8 @@ func main() {
 		klog.Fatal(err)
 	}
 	config.QPS = -1
+	// Tells this process's requests apart in the API server's audit log (the benchmark's AuditLog).
+	config.UserAgent = "bench-many/" + id
 	client := clientset.NewForConfigOrDie(config)
 
 	ctx, cancel := context.WithCancel(context.Background())

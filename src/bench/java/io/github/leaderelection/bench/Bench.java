@@ -84,7 +84,11 @@ public final class Bench {
         options.rounds(), options.electors(), options.window().toSeconds());
     System.out.printf("bench: replica JVM flags: %s%n", System.getProperty("app.jvmFlags", ""));
 
-    ControlPlane controlPlane = ControlPlane.start();
+    // The many-elections scenario tells its two processes' Lease requests apart by user agent in
+    // the API server's audit log, which logs Lease requests in that scenario's namespaces only.
+    AuditLog audit = AuditLog.forNamespaces(ManyElections.plan(options).stream()
+        .map(p -> ManyElections.namespace(p.getKey(), p.getValue())).toList());
+    ControlPlane controlPlane = ControlPlane.start(audit.apiServerFlags());
     List<Arm> arms = new ArrayList<>();
     String loadBefore = Report.loadAverage();
     Launchers launchers = new Launchers(appJar, testClasses, controlPlane);
@@ -131,10 +135,10 @@ public final class Bench {
       }
       // (1b) many elections in one process, alone on the API server
       if (!options.many().isEmpty() && !options.manyArms().isEmpty()) {
-        ManyElections.run(options, controlPlane, admin, launchers);
+        ManyElections.run(options, controlPlane, admin, launchers, audit);
       }
       // (2) failover rounds, electors concurrently
-      ExecutorService pool = Executors.newFixedThreadPool(arms.size());
+      ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, arms.size()));
       List<Future<?>> running = new ArrayList<>();
       for (Arm arm : arms) {
         running.add(pool.submit(() -> {

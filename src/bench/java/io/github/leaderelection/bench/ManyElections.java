@@ -20,11 +20,12 @@ import java.util.regex.Pattern;
 
 /**
  * The "many elections in one process" scenario: one process running N elections (one Lease each,
- * one shared API client), alone on the API server. Per point: the leading process alone over a
- * steady window (every election leads: each Lease has this one candidate), then, with
- * {@code followers}, a second process with the same N Leases (it follows every one of them) over
- * a second window. Per process: live threads, RSS, CPU over the window; per window: the Lease
- * requests the API server counted (the follower's = the second window's minus the first's).
+ * one shared API client), alone on the API server. Per point: the leading process is started and
+ * leads every Lease (each has this one candidate); with {@code followers}, a second process with
+ * the same N elections then starts and follows all of them; once both are steady, one window
+ * measures per process the live threads, RSS and CPU, and the Lease requests it sent, told apart
+ * by user agent in the API server's audit log ({@link AuditLog}); the API server's request
+ * counter over the same window cross-checks the total.
  *
  * <p>Arms: {@code this} ({@link ManyMain}: this library's public API, default work threads),
  * {@code this_virtual} (the same with virtual work threads), {@code baseline}
@@ -33,31 +34,38 @@ import java.util.regex.Pattern;
  */
 final class ManyElections {
 
-  /** One process's figures at the end of a window. */
+  /** One process's figures: threads and RSS at the end of the window, CPU and requests over it. */
   record Proc(String identity, long threads, double rssMiB, double cpuPercent,
-      Map<String, Integer> threadsByName) {
+      Map<String, Integer> threadsByName, Map<String, Double> leaseRequestsPerMin) {
+
+    double requests() {
+      return ApiCounts.sum(leaseRequestsPerMin);
+    }
+
+    Proc withRequests(Map<String, Double> perMin) {
+      return new Proc(identity, threads, rssMiB, cpuPercent, threadsByName, perMin);
+    }
   }
 
   /**
    * One point.
    *
-   * @param leader the leading process, alone
-   * @param leaderBesideFollower the leading process in the second window
-   * @param follower the following process (second window), or null
-   * @param leaderRequestsPerMin Lease requests/min by verb, first window (the leader alone)
-   * @param followerRequestsPerMin second window's minus the first's, by verb, or empty
+   * @param leader the leading process
+   * @param follower the following process, or null
+   * @param allLeaseRequestsPerMin every Lease request in the window by verb, from the API
+   *     server's counter, net of its background (cross-check of the audit log's per process)
+   * @param otherRequestsPerMin requests on other resources in the window (none expected)
    */
-  record Point(String arm, int elections, String runtime, Proc leader, Proc leaderBesideFollower,
-      Proc follower, Map<String, Double> leaderRequestsPerMin,
-      Map<String, Double> followerRequestsPerMin, Map<String, Double> otherRequestsPerMin,
+  record Point(String arm, int elections, String runtime, Proc leader, Proc follower,
+      Map<String, Double> allLeaseRequestsPerMin, Map<String, Double> otherRequestsPerMin,
       double windowSeconds, double loadAverage, List<String> problems) {
 
     double leaderRequests() {
-      return ApiCounts.sum(leaderRequestsPerMin);
+      return leader == null ? Double.NaN : leader.requests();
     }
 
     double followerRequests() {
-      return follower == null ? Double.NaN : ApiCounts.sum(followerRequestsPerMin);
+      return follower == null ? Double.NaN : follower.requests();
     }
   }
 
@@ -67,36 +75,48 @@ final class ManyElections {
 
   private static final Pattern PROGRESS = Pattern.compile(
       "progress: leading (\\d+), following (\\d+), of (\\d+) elections");
-  /** Start-up traffic and the JIT's first wave end before a window starts. */
-  private static final Duration SETTLE = Duration.ofSeconds(8);
+  /** Start-up traffic and the JIT's first wave end before the window starts. */
+  static final Duration SETTLE = Duration.ofSeconds(10);
 
   private ManyElections() {
   }
 
+  /** The points to run, as (arm, N): 'this' at every N, the other arms at the largest. */
+  static List<Map.Entry<String, Integer>> plan(Bench.Options options) {
+    int most = options.many().stream().mapToInt(Integer::intValue).max().orElse(0);
+    List<Map.Entry<String, Integer>> plan = new ArrayList<>();
+    for (String arm : options.manyArms()) {
+      for (int n : arm.equals("this") ? options.many() : List.of(most)) {
+        if (n > 0) {
+          plan.add(Map.entry(arm, n));
+        }
+      }
+    }
+    return plan;
+  }
+
+  static String namespace(String arm, int n) {
+    return "bench-many-" + arm.replace('_', '-') + "-" + n;
+  }
+
   /** Every point of the scenario, in order. */
   static void run(Bench.Options options, ControlPlane controlPlane, KubernetesClient admin,
-      Launchers launchers) throws InterruptedException {
-    int most = options.many().stream().mapToInt(Integer::intValue).max().orElse(0);
-    for (String arm : options.manyArms()) {
-      List<Integer> ns = arm.equals("this") ? options.many() : List.of(most);
-      for (int n : ns) {
-        if (n <= 0) {
-          continue;
-        }
-        try {
-          point(arm, n, options, controlPlane, admin, launchers);
-        } catch (RuntimeException e) {
-          say(arm, "%d elections FAILED: %s", n, e.getMessage());
-          POINTS.add(new Point(arm, n, Launchers.manyRuntime(arm), null, null, null, Map.of(),
-              Map.of(), Map.of(), Double.NaN, Double.NaN, List.of(String.valueOf(e.getMessage()))));
-        }
+      Launchers launchers, AuditLog audit) throws InterruptedException {
+    for (Map.Entry<String, Integer> p : plan(options)) {
+      String arm = p.getKey();
+      int n = p.getValue();
+      try {
+        point(arm, n, options, controlPlane, admin, launchers, audit);
+      } catch (RuntimeException e) {
+        say(arm, "%d elections FAILED: %s", n, e.getMessage());
+        POINTS.add(new Point(arm, n, Launchers.manyRuntime(arm), null, null, Map.of(), Map.of(),
+            Double.NaN, Double.NaN, List.of(String.valueOf(e.getMessage()))));
       }
     }
   }
 
   private static void point(String arm, int n, Bench.Options options, ControlPlane controlPlane,
-      KubernetesClient admin, Launchers launchers) throws InterruptedException {
-    String namespace = "bench-many-" + arm.replace('_', '-') + "-" + n;
+      KubernetesClient admin, Launchers launchers, AuditLog audit) throws InterruptedException {
     Duration window = options.manyWindow();
     List<String> args = new ArrayList<>(List.of(
         "--lease-duration=" + options.leaseDuration().toMillis() + "ms",
@@ -108,7 +128,7 @@ final class ManyElections {
       args.add("--virtual-work=true");
     }
     List<String> problems = new ArrayList<>();
-    ReplicaSet set = ReplicaSet.of(controlPlane, namespace, "lease", args,
+    ReplicaSet set = ReplicaSet.of(controlPlane, namespace(arm, n), "lease", args,
         launchers.many(arm), controlPlane.kubeconfig());
     RUNNING.add(set);
     try {
@@ -116,56 +136,48 @@ final class ManyElections {
       Replica a = set.start(arm + "-a");
       Duration timeout = Duration.ofSeconds(90 + n);
       awaitProgress(a, n, 0, timeout);
-      say(arm, "%d elections: all lead; settling %d s, then a %d s window", n,
-          SETTLE.toSeconds(), window.toSeconds());
-      Thread.sleep(SETTLE.toMillis());
-      Window w1 = Window.measure(admin, window, List.of(a));
-      int[] after = progress(a);
-      if (after[0] != n) {
-        problems.add("leading process: " + after[0] + " of " + n + " elections led at the end of"
-            + " the window");
-      }
-      Map<String, Double> leaderRequests = ApiCounts.perMinute(w1.delta.byVerb("leases"),
-          w1.seconds, Bench.background);
-      Map<String, Double> other = otherResources(w1);
-      Proc leader = w1.procs.get(0);
-      say(arm, "%d elections, leading process alone: %.1f Lease requests/min %s, threads %d,"
-          + " RSS %.1f MiB, CPU %.2f %% of a core", n, ApiCounts.sum(leaderRequests),
-          leaderRequests, leader.threads(), leader.rssMiB(), leader.cpuPercent());
-      Proc leaderBeside = null;
-      Proc follower = null;
-      Map<String, Double> followerRequests = Map.of();
+      List<Replica> procs = new ArrayList<>(List.of(a));
       if (options.manyFollowers()) {
+        say(arm, "%d elections: the first process leads all; starting the following process", n);
         Replica b = set.start(arm + "-b");
         awaitProgress(b, 0, n, timeout);
-        say(arm, "%d elections: the second process follows all; settling %d s, then a %d s"
-            + " window", n, SETTLE.toSeconds(), window.toSeconds());
-        Thread.sleep(SETTLE.toMillis());
-        Window w2 = Window.measure(admin, window, List.of(a, b));
-        if (progress(a)[0] != n || progress(b)[1] != n) {
-          problems.add("second window: the election was not steady (leading process leads "
-              + progress(a)[0] + ", follower follows " + progress(b)[1] + " of " + n + ")");
-        }
-        Map<String, Double> pair = ApiCounts.perMinute(w2.delta.byVerb("leases"), w2.seconds,
-            Bench.background);
-        Map<String, Double> diff = new TreeMap<>();
-        pair.forEach((verb, perMin) -> {
-          double d = perMin - leaderRequests.getOrDefault(verb, 0.0);
-          if (Math.abs(d) > 0.05) {
-            diff.put(verb, d);
-          }
-        });
-        followerRequests = diff;
-        leaderBeside = w2.procs.get(0);
-        follower = w2.procs.get(1);
-        say(arm, "%d elections, with a follower: %.1f Lease requests/min for both %s (follower"
-            + " %s); follower threads %d, RSS %.1f MiB, CPU %.2f %%; leader CPU %.2f %%", n,
-            ApiCounts.sum(pair), pair, diff, follower.threads(), follower.rssMiB(),
-            follower.cpuPercent(), leaderBeside.cpuPercent());
+        procs.add(b);
       }
-      POINTS.add(new Point(arm, n, Launchers.manyRuntime(arm), leader, leaderBeside, follower,
-          leaderRequests, followerRequests, other, w1.seconds,
-          Double.parseDouble(Report.loadAverage().split(" ")[0]), problems));
+      say(arm, "%d elections: steady; settling %d s, then a %d s window", n, SETTLE.toSeconds(),
+          window.toSeconds());
+      Thread.sleep(SETTLE.toMillis());
+      long offset = audit.offset();
+      Window w = Window.measure(admin, window, procs);
+      Map<String, Map<String, Double>> byAgent = audit.since(offset);
+      if (progress(a)[0] != n || (procs.size() > 1 && progress(procs.get(1))[1] != n)) {
+        problems.add("the election was not steady in the window (leading process leads "
+            + progress(a)[0] + (procs.size() > 1 ? ", follower follows "
+            + progress(procs.get(1))[1] : "") + " of " + n + ")");
+      }
+      List<Proc> measured = new ArrayList<>();
+      for (int i = 0; i < procs.size(); i++) {
+        Replica r = procs.get(i);
+        Map<String, Double> perMin = ApiCounts.perMinute(byAgent.getOrDefault(r.identity(),
+            Map.of()), w.seconds, Map.of());
+        measured.add(w.procs.get(i).withRequests(perMin));
+      }
+      byAgent.keySet().stream().filter(k -> procs.stream().noneMatch(r -> r.identity()
+          .equals(k))).forEach(k -> problems.add("Lease requests from an unknown user agent " + k
+              + ": " + byAgent.get(k)));
+      Map<String, Double> all = ApiCounts.perMinute(w.delta.byVerb("leases"), w.seconds,
+          Bench.background);
+      Proc leader = measured.get(0);
+      Proc follower = measured.size() > 1 ? measured.get(1) : null;
+      say(arm, "%d elections: leading process %.1f Lease requests/min %s, threads %d, RSS %.1f"
+          + " MiB, CPU %.2f %% of a core%s; all Lease requests (API server's counter) %.1f/min",
+          n, leader.requests(), leader.leaseRequestsPerMin(), leader.threads(), leader.rssMiB(),
+          leader.cpuPercent(), follower == null ? "" : String.format(Locale.ROOT, "; following"
+              + " process %.1f/min %s, threads %d, RSS %.1f MiB, CPU %.2f %%",
+              follower.requests(), follower.leaseRequestsPerMin(), follower.threads(),
+              follower.rssMiB(), follower.cpuPercent()), ApiCounts.sum(all));
+      POINTS.add(new Point(arm, n, Launchers.manyRuntime(arm), leader, follower, all,
+          otherResources(w), w.seconds, Double.parseDouble(Report.loadAverage().split(" ")[0]),
+          problems));
       for (Replica r : set.alive()) {
         r.terminate();
       }
@@ -214,7 +226,7 @@ final class ManyElections {
         double cpu = cpu0[i] < 0 || after < 0 ? Double.NaN
             : 100.0 * (after - cpu0[i]) / (n1 - n0);
         procs.add(new Proc(r.identity(), threads(r.pid()), Arm.rssMiB(r.pid()), cpu,
-            threadsByName(r.pid())));
+            threadsByName(r.pid()), Map.of()));
       }
       ApiCounts m1 = ApiCounts.scrape(admin);
       double seconds = (System.nanoTime() - n0) / 1e9;

@@ -117,6 +117,8 @@ public final class ManyMain {
           ? Config.fromKubeconfig(null, Files.readString(Path.of(flags.get("kubeconfig"))),
               flags.get("kubeconfig"))
           : Config.autoConfigure(null);
+      // Tells this process's requests apart in the API server's audit log (see AuditLog).
+      config.setUserAgent(AuditLog.AGENT_PREFIX + identity);
       return new KubernetesClientBuilder().withConfig(config).build();
     }
 

@@ -132,12 +132,11 @@ final class Report {
       m.put("elections", p.elections());
       m.put("runtime", p.runtime());
       m.put("leader", proc(p.leader()));
-      m.put("leader_beside_follower", proc(p.leaderBesideFollower()));
       m.put("follower", proc(p.follower()));
-      m.put("leader_lease_requests_per_min", nullIfNaN(Stats.round1(p.leaderRequests())));
-      m.put("leader_lease_requests_per_min_by_verb", rounded1(p.leaderRequestsPerMin()));
-      m.put("follower_lease_requests_per_min", nullIfNaN(Stats.round1(p.followerRequests())));
-      m.put("follower_lease_requests_per_min_by_verb", rounded1(p.followerRequestsPerMin()));
+      m.put("all_lease_requests_per_min_api_counter",
+          nullIfNaN(Stats.round1(ApiCounts.sum(p.allLeaseRequestsPerMin()))));
+      m.put("all_lease_requests_per_min_api_counter_by_verb",
+          rounded1(p.allLeaseRequestsPerMin()));
       m.put("other_requests_per_min", rounded1(p.otherRequestsPerMin()));
       m.put("window_s", nullIfNaN(Stats.round1(p.windowSeconds())));
       m.put("load_average_1m", nullIfNaN(p.loadAverage()));
@@ -155,6 +154,8 @@ final class Report {
     m.put("threads", p.threads());
     m.put("rss_mib", nullIfNaN(Stats.round1(p.rssMiB())));
     m.put("cpu_percent", nullIfNaN(round3(p.cpuPercent())));
+    m.put("lease_requests_per_min", Stats.round1(p.requests()));
+    m.put("lease_requests_per_min_by_verb", rounded1(p.leaseRequestsPerMin()));
     m.put("threads_by_name", p.threadsByName());
     return m;
   }
@@ -708,9 +709,9 @@ final class Report {
           .append(String.format(Locale.ROOT, "%.2f / %s", a.cpuPercent(), b == null ? "—"
               : String.format(Locale.ROOT, "%.2f", b.cpuPercent()))).append(" | ")
           .append(String.format(Locale.ROOT, "%.1f (%s)", p.leaderRequests(),
-              verbs(rounded1(p.leaderRequestsPerMin())))).append(" | ")
+              verbs(rounded1(a.leaseRequestsPerMin())))).append(" | ")
           .append(b == null ? "—" : String.format(Locale.ROOT, "%.1f (%s)", p.followerRequests(),
-              verbs(rounded1(p.followerRequestsPerMin())))).append(" | ")
+              verbs(rounded1(b.leaseRequestsPerMin())))).append(" | ")
           .append(String.format(Locale.ROOT, "%.1f / %s", p.leaderRequests() / p.elections(),
               b == null ? "—" : String.format(Locale.ROOT, "%.1f",
                   p.followerRequests() / p.elections()))).append(" | ")
@@ -722,22 +723,24 @@ final class Report {
     md.append(String.format(Locale.ROOT, "%nOne process runs N elections, one Lease each"
         + " (`<ns>/lease-0 .. lease-(N-1)`), all on one API client; each election's work is a"
         + " unit every %s that bumps a counter (no API request: like with like, the Lease traffic"
-        + " is the election's own). Each point alone on the API server: the leading process is"
-        + " started alone and leads every Lease (one candidate each); after it leads all N and"
-        + " %d s more, a %d s window measures it; then a second process with the same N"
-        + " elections starts, follows all N, and a second %d s window measures both. Threads:"
-        + " `Threads:` of /proc/<pid>/status at the end of the window (every OS thread: the JVM's"
-        + " own, GC and compiler threads included; Go: the runtime's threads). RSS: VmRSS there."
-        + " CPU: the scheduler's run time of all the process's threads over the window, %% of one"
-        + " core. Lease requests/min: `apiserver_request_total{resource=\"leases\"}` over the"
-        + " window, net of the API server's own background; the following process's figure is the"
-        + " second window's minus the first's. Java processes: %s with the pom's JVM flags"
+        + " is the election's own). Each point alone on the API server: the leading process"
+        + " starts first and leads every Lease (one candidate each), then a second process with"
+        + " the same N elections starts and follows all N; %d s after both are steady, one %d s"
+        + " window measures both. Threads: `Threads:` of /proc/<pid>/status at the end of the"
+        + " window (every OS thread: the JVM's own, GC and compiler threads included; Go: the"
+        + " runtime's threads). RSS: VmRSS there. CPU: the scheduler's run time of all the"
+        + " process's threads over the window, %% of one core. Lease requests/min: the API"
+        + " server's audit log of the window (Lease requests in this scenario's namespaces only,"
+        + " level Metadata), told apart by user agent, which each process sets to"
+        + " `bench-many/<identity>`; the API server's `apiserver_request_total` over the same"
+        + " window agrees with their sum (results.json, `all_lease_requests_per_min_api_counter`)."
+        + " Java processes: %s with the pom's JVM flags"
         + " (`%s`), `-cp` the fat jar and the bench classes (`ManyMain`: this library's"
         + " `LeaderElection.builder(client)...periodicWork(...)`; `ManyBaselineMain`: fabric8's"
         + " `client.leaderElector()` with a `LeaseLock` and ReleaseOnCancel, as the baseline arm"
         + " uses it). client-go: `bench/clientgo/many` (N `LeaderElector`s on one clientset,"
         + " client-side rate limit off: client-go's default 5 requests/s cannot carry 100"
-        + " elections).%n%n", secs(options.workInterval()), 8, options.manyWindow().toSeconds(),
+        + " elections).%n%n", secs(options.workInterval()), ManyElections.SETTLE.toSeconds(),
         options.manyWindow().toSeconds(), Launchers.manyJava(),
         System.getProperty("app.jvmFlags", "")));
     return md.toString();

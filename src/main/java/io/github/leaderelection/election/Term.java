@@ -244,6 +244,9 @@ public final class Term {
    * through this method (a plain write that drops the annotation resets the object's token).
    * Runs on the caller's thread (a work thread) with the election's client, blocking for a read
    * and a write, repeated after a conflict (at most 5 attempts).
+   * A call cut short (its thread interrupted when the term ends, or a timeout) may still have
+   * been stored: the request may have reached the API server. It was then decided by the fence
+   * like any other write: stored only if no newer token had written first.
    *
    * @param <T> the object's type, e.g. {@code ConfigMap}
    * @param target the object, e.g. {@code client.configMaps().inNamespace(ns).withName(n)}

@@ -13,6 +13,8 @@ import org.slf4j.LoggerFactory;
 final class WorkRunner implements LeadershipListener {
 
   private static final Logger log = LoggerFactory.getLogger(WorkRunner.class);
+  /** How often a unit that keeps failing is logged again. */
+  private static final Duration REPEAT_LOG = Duration.ofSeconds(30);
 
   private final ElectionConfig config;
   private final LeaderWork work;
@@ -69,6 +71,7 @@ final class WorkRunner implements LeadershipListener {
   /** The periodic units: one every interval while the term is valid. */
   private void periodic(Term term) {
     int failures = 0;
+    long loggedAt = 0;
     String every = Durations.format(interval);
     try {
       while (term.isValid()) {
@@ -85,11 +88,15 @@ final class WorkRunner implements LeadershipListener {
             Thread.interrupted();
           }
           failures++;
+          long now = System.nanoTime();
           if (failures == 1) {
             log.warn("leader work failed; trying again in {}", every, e);
-          } else {
+            loggedAt = now;
+          } else if (now - loggedAt >= REPEAT_LOG.toNanos()) {
+            // The same failure again: one line at most every 30 s, as the election's own.
             log.warn("leader work failed again ({} in a row): {}; trying again in {}", failures,
                 e.toString(), every);
+            loggedAt = now;
           }
         }
         if (term.awaitEnd(interval)) {

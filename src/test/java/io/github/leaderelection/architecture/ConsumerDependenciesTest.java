@@ -21,7 +21,8 @@ import org.w3c.dom.Node;
  * client, not Vert.x) and slf4j-api, nothing else. Read from pom.xml: every dependency that is
  * neither test-scoped nor optional is passed on to a consumer, so those must be exactly the
  * library's; the application's (picocli, logback, Prometheus) must be optional. Profiles count
- * too. {@link PackageBoundariesTest} keeps the code within these dependencies.
+ * too. The Spring Boot integration's Spring dependencies are provided and optional (a Boot
+ * application has them; the controller's jar and image do not). {@link PackageBoundariesTest} keeps the code within these dependencies.
  */
 @DisplayName("A consumer of the library gets fabric8 (API + JDK HTTP client) and slf4j-api only")
 class ConsumerDependenciesTest {
@@ -36,6 +37,15 @@ class ConsumerDependenciesTest {
       "io.prometheus:prometheus-metrics-core",
       "io.prometheus:prometheus-metrics-exposition-textformats",
       "io.prometheus:prometheus-metrics-instrumentation-jvm");
+
+  /**
+   * The Spring Boot integration's (io.github.leaderelection.spring): compiled against, never
+   * passed on nor packaged: provided and optional.
+   */
+  static final Set<String> SPRING_ONLY = Set.of(
+      "org.springframework.boot:spring-boot-autoconfigure",
+      "org.springframework.boot:spring-boot-actuator", "io.micrometer:micrometer-core",
+      "org.springframework.integration:spring-integration-core");
 
   static final String VERTX = "io.fabric8:kubernetes-httpclient-vertx";
 
@@ -52,12 +62,20 @@ class ConsumerDependenciesTest {
     List<String> problems = new ArrayList<>();
     Set<String> passedOn = new TreeSet<>();
     Set<String> optional = new TreeSet<>();
+    Set<String> spring = new TreeSet<>();
     for (Element dependency : dependencies(pom)) {
       String scope = text(dependency, "scope");
       if (scope.equals("test")) {
         continue;
       }
       String key = text(dependency, "groupId") + ":" + text(dependency, "artifactId");
+      if (scope.equals("provided") && SPRING_ONLY.contains(key)) {
+        if (!text(dependency, "optional").equals("true")) {
+          problems.add(key + " is provided but not optional");
+        }
+        spring.add(key);
+        continue;
+      }
       if (!scope.isEmpty() && !scope.equals("compile") && !scope.equals("runtime")) {
         problems.add(key + " has scope " + scope + " (compile, runtime or test only)");
       }
@@ -75,6 +93,10 @@ class ConsumerDependenciesTest {
     }
     if (!optional.equals(APP_ONLY)) {
       problems.add("optional: " + optional + ", expected " + new TreeSet<>(APP_ONLY));
+    }
+    if (!spring.equals(SPRING_ONLY)) {
+      problems.add("provided and optional: " + spring + ", expected "
+          + new TreeSet<>(SPRING_ONLY));
     }
     return problems;
   }
@@ -163,6 +185,15 @@ class ConsumerDependenciesTest {
       add(dependency, "artifactId", "guava");
       dependency(LIBRARY.iterator().next()).getParentNode().appendChild(dependency);
       assertThat(problems(pom)).anySatisfy(p -> assertThat(p).contains("com.google.guava:guava"));
+    }
+
+    @Test
+    @DisplayName("a Spring dependency of the integration that is not optional")
+    void aSpringDependencyThatIsNotOptional() {
+      Element boot = dependency("org.springframework.boot:spring-boot-autoconfigure");
+      boot.removeChild(children(boot, "optional").get(0));
+      assertThat(problems(pom)).contains(
+          "org.springframework.boot:spring-boot-autoconfigure is provided but not optional");
     }
 
     @Test

@@ -2,13 +2,17 @@ package io.github.leaderelection.architecture;
 
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.core.importer.Location;
 import com.tngtech.archunit.lang.ArchRule;
+import io.github.leaderelection.election.LeaderElection;
+import java.util.Set;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Nested;
@@ -57,10 +61,24 @@ class PackageBoundariesTest {
 
   @BeforeAll
   void importClasses() {
+    // The main classes where this build put them: target/classes, or the output directory of a
+    // profile (target/fabric8-8/classes), where ArchUnit's test-location patterns do not apply.
+    Location mainClasses =
+        Location.of(LeaderElection.class.getProtectionDomain().getCodeSource().getLocation());
     main = new ClassFileImporter()
         .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
-        .importPackages(PROJECT.root());
+        .importLocations(Set.of(mainClasses));
     fixture = new ClassFileImporter().importPackages(FIXTURE.root());
+  }
+
+  @Test
+  @DisplayName("checks the library's and the app's main classes, without the tests")
+  void checksTheMainClassesOnly() {
+    assertThat(main.contain(LeaderElection.class)).as("the library").isTrue();
+    assertThat(main.contain("io.github.leaderelection.app.Main")).as("the app").isTrue();
+    assertThat(main.contain(PackageBoundariesTest.class)).as("this test").isFalse();
+    assertThat(main.stream().filter(c -> !c.getPackageName().startsWith(PROJECT.root() + ".")))
+        .as("classes of other projects").isEmpty();
   }
 
   static ArchRule nothingOutsideTheAppDependsOnIt(Layout layout) {

@@ -131,9 +131,9 @@ class TermAndFencedLoopTest {
       await().atMost(TIMEOUT).until(() -> attempts.get() >= 6);
       assertThat(l.isValid()).as("the term is not given up for a failing unit").isTrue();
       assertThat(l.workRunning()).isTrue();
-      assertThat(logs.messages()).contains("leader work failed; trying again in 10ms",
-          "leader work failed again (2 in a row): java.lang.IllegalStateException: boom;"
-              + " trying again in 10ms");
+      // The first failure with its stack trace; the same again at most every 30 s: not here.
+      assertThat(logs.messages()).containsOnlyOnce("leader work failed; trying again in 10ms")
+          .noneMatch(m -> m.startsWith("leader work failed again"));
       l.end(TermEnd.STEPPED_DOWN);
       assertThat(loop.awaitStopped(TIMEOUT)).isTrue();
     }

@@ -463,10 +463,16 @@ class LibraryIT {
         Set<Long> termTokens = terms.stream().map(TermSpan::token).collect(Collectors.toSet());
         assertThat(termTokens).as("every accepted write under a known term's token")
             .containsAll(history);
+        List<String> unlogged = new ArrayList<>();
         for (TermSpan t : terms) {
           long accepted = history.stream().filter(x -> x == t.token()).count();
           assertThat(accepted).as("accepted writes of %s vs its units logged ok", t)
               .isGreaterThanOrEqualTo(t.ok());
+          if (accepted > t.ok()) {
+            // a unit whose write landed but whose line never came: killed, or its answer lost
+            unlogged.add(t.token() + " by " + t.identity() + ": " + (accepted - t.ok())
+                + " (units with errors: " + t.errors() + ")");
+          }
         }
         long ok = terms.stream().mapToLong(TermSpan::ok).sum();
         long stale = terms.stream().mapToLong(TermSpan::stale).sum();
@@ -474,11 +480,11 @@ class LibraryIT {
         long errors = terms.stream().mapToLong(TermSpan::errors).sum();
         figures.add(String.format("%s: %d terms, tokens %s (holders %s); units ok %d, refused"
             + " stale %d, lost %d, errors %d; ConfigMap: %d accepted writes, token annotation %s"
-            + " by %s = highest token %d", lease, terms.size(),
+            + " by %s = highest token %d; accepted but not logged ok: %s", lease, terms.size(),
             terms.stream().map(TermSpan::token).toList(),
             terms.stream().map(TermSpan::identity).toList(), ok, stale, lost, errors,
             history.size(), annotations.get(EmbeddedService.TOKEN_ANNOTATION),
-            annotations.get(EmbeddedService.HOLDER_ANNOTATION), highest));
+            annotations.get(EmbeddedService.HOLDER_ANNOTATION), highest, unlogged));
       }
       figures.add("SIGTERM handover ms (all): " + sigtermHandoverMillis
           + "; SIGKILL failover ms: " + sigkillFailoverMillis);
