@@ -41,6 +41,10 @@ import org.springframework.integration.leader.event.DefaultLeaderEventPublisher;
 @EnableConfigurationProperties(LeaderElectionProperties.class)
 public class LeaderElectionAutoConfiguration {
 
+  /** The auto-configuration (instantiated by Spring). */
+  public LeaderElectionAutoConfiguration() {
+  }
+
   private static final Logger log = LoggerFactory.getLogger(LeaderElectionAutoConfiguration.class);
 
   /**
@@ -86,7 +90,7 @@ public class LeaderElectionAutoConfiguration {
    * @return the election
    */
   @Bean
-  public LeaderElection leaderElection(KubernetesClient client,
+  LeaderElection leaderElection(KubernetesClient client,
       LeaderElectionProperties properties, ElectionSettings settings, LeaderGate gate,
       ObjectProvider<LeadershipListener> listeners, ObjectProvider<ElectionMetrics> metrics) {
     LeaderElection.Builder builder = settings.builder(client, properties).work(gate);
@@ -104,7 +108,7 @@ public class LeaderElectionAutoConfiguration {
    * @return the lifecycle
    */
   @Bean
-  public LeaderElectionLifecycle leaderElectionLifecycle(LeaderElection election,
+  LeaderElectionLifecycle leaderElectionLifecycle(LeaderElection election,
       LeaderGate gate, LeaderElectionProperties properties) {
     return new LeaderElectionLifecycle(election, gate, properties.getShutdownGrace());
   }

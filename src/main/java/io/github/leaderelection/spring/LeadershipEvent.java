@@ -33,6 +33,7 @@ public abstract class LeadershipEvent extends ApplicationEvent {
   public static final class Granted extends LeadershipEvent {
 
     private static final long serialVersionUID = 1L;
+    /** The term. */
     private final transient Term term;
 
     Granted(LeaderElection source, Term term) {
@@ -54,7 +55,9 @@ public abstract class LeadershipEvent extends ApplicationEvent {
   public static final class Revoked extends LeadershipEvent {
 
     private static final long serialVersionUID = 1L;
+    /** The term. */
     private final transient Term term;
+    /** Why the term ended. */
     private final TermEnd reason;
 
     Revoked(LeaderElection source, Term term, TermEnd reason) {
@@ -86,6 +89,7 @@ public abstract class LeadershipEvent extends ApplicationEvent {
   public static final class LeaderChanged extends LeadershipEvent {
 
     private static final long serialVersionUID = 1L;
+    /** The new holder. */
     private final String leader;
 
     LeaderChanged(LeaderElection source, String leader) {

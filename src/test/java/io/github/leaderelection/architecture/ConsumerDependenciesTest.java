@@ -22,7 +22,8 @@ import org.w3c.dom.Node;
  * neither test-scoped nor optional is passed on to a consumer, so those must be exactly the
  * library's; the application's (picocli, logback, Prometheus) must be optional. Profiles count
  * too. The Spring Boot integration's Spring dependencies are provided and optional (a Boot
- * application has them; the controller's jar and image do not). {@link PackageBoundariesTest} keeps the code within these dependencies.
+ * application has them; the controller's jar and image do not). {@link PackageBoundariesTest}
+ * keeps the code within these dependencies.
  */
 @DisplayName("A consumer of the library gets fabric8 (API + JDK HTTP client) and slf4j-api only")
 class ConsumerDependenciesTest {

@@ -254,7 +254,11 @@ class SpringBootIT {
         lastToken = Math.max(lastToken, run.token);
         lastIdentity = run.identity;
       }
-      figures.add(all.size() + " runs by " + identities + " instances, 0 overlapping");
+      long interrupted = replicas.replicas().stream().flatMap(r -> r.texts().stream())
+          .filter(l -> l.startsWith(SpringDemoApp.RUN_END) && l.endsWith(" interrupted"))
+          .count();
+      figures.add(all.size() + " runs by " + identities + " instances, 0 overlapping, "
+          + interrupted + " interrupted");
     }
   }
 
