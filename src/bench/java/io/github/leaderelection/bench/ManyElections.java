@@ -250,15 +250,14 @@ final class ManyElections {
 
   /**
    * Live threads by name ({@code /proc/<pid>/task/<tid>/comm}: the kernel keeps 15 characters),
-   * trailing numbers folded, so that 100 work threads count as one name.
+   * numbers folded to N, so that 100 work threads count as one name.
    */
   static Map<String, Integer> threadsByName(long pid) {
     Map<String, Integer> out = new TreeMap<>();
     try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
       for (Path task : tasks.toList()) {
         try {
-          String name = Files.readString(task.resolve("comm")).trim()
-              .replaceAll("[-#_ ]?\\d+$", "").replaceAll("\\d+", "N");
+          String name = Files.readString(task.resolve("comm")).trim().replaceAll("\\d+", "N");
           out.merge(name, 1, Integer::sum);
         } catch (IOException e) {
           // ended meanwhile

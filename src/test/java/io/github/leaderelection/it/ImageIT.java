@@ -231,7 +231,7 @@ class ImageIT extends ReplicaTestSupport {
       appJar = jars.filter(p -> p.toString().endsWith(".jar")).findFirst().orElseThrow();
     }
     try (JarFile jar = new JarFile(appJar.toFile())) {
-      var entry = jar.getJarEntry("io/github/leaderelection/App.class");
+      var entry = jar.getJarEntry("io/github/leaderelection/app/App.class");
       assertThat(entry).as("App.class in %s", appJar).isNotNull();
       byte[] header = jar.getInputStream(entry).readNBytes(8);
       assertThat(((header[6] & 0xff) << 8) | (header[7] & 0xff)).as("class file major version")

@@ -72,13 +72,26 @@ class ArticleControllerTest {
           LeaderElection election = election(api, new ArticleController("me", api.client(),
               MockApi.NAMESPACE, "my-lease-work"))) {
         election.start();
-        ConfigMap cm = awaitRecord(api, 1);
-        Map<String, String> annotations = new HashMap<>(cm.getMetadata().getAnnotations());
-        annotations.put("leaderelection.github.io/fencing-token", "9999999");
-        annotations.put("leaderelection.github.io/fenced-by", "newer-leader");
-        cm.getMetadata().setAnnotations(annotations);
-        cm.getData().put("leader", "newer-leader");
-        api.client().resource(cm).update();
+        awaitRecord(api, 1);
+        // A newer leader's write, conditional like any: retried if the unit wrote in between.
+        await().atMost(TIMEOUT).until(() -> {
+          ConfigMap cm = api.client().configMaps().inNamespace(MockApi.NAMESPACE)
+              .withName("my-lease-work").get();
+          Map<String, String> annotations = new HashMap<>(cm.getMetadata().getAnnotations());
+          annotations.put("leaderelection.github.io/fencing-token", "9999999");
+          annotations.put("leaderelection.github.io/fenced-by", "newer-leader");
+          cm.getMetadata().setAnnotations(annotations);
+          cm.getData().put("leader", "newer-leader");
+          try {
+            api.client().resource(cm).update();
+            return true;
+          } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+            if (e.getCode() == 409) {
+              return false;
+            }
+            throw e;
+          }
+        });
         await().atMost(TIMEOUT).until(() -> logs.messages().stream()
             .anyMatch(m -> m.contains("under the newer token 9999999 by newer-leader")));
         ConfigMap after = api.client().configMaps().inNamespace(MockApi.NAMESPACE)
