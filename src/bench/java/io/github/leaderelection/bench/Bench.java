@@ -211,6 +211,13 @@ public final class Bench {
       scalePoints.add(new ScalePoint(name, n, Double.NaN, Double.NaN, Double.NaN, List.of(),
           Double.NaN, List.of(e.getMessage()), List.of(), List.of()));
     } finally {
+      if (options.logs() != null) {
+        try {
+          arm.dumpLogs(options.logs().resolve("scaling-" + n));
+        } catch (java.io.IOException e) {
+          arm.say("could not keep the logs: %s", e.getMessage());
+        }
+      }
       arm.close();
       SCALING.remove(arm);
     }

@@ -115,8 +115,10 @@ class ReadmeExampleTest {
         }
         assertThat(election.isLeader()).isFalse();
         assertThat(election.termination()).isDone();
-        Lease released = api.client().leases().inNamespace(MockApi.NAMESPACE).withName(LEASE)
-            .get();
+        // Read with retries: on a loaded machine one read can time out (a test read, not the
+        // election's).
+        Lease released = await().atMost(TIMEOUT).ignoreExceptions().until(() -> api.client()
+            .leases().inNamespace(MockApi.NAMESPACE).withName(LEASE).get(), l -> l != null);
         assertThat(released.getSpec().getHolderIdentity()).isNullOrEmpty();
       }
     }
