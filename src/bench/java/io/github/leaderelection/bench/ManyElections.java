@@ -75,6 +75,8 @@ final class ManyElections {
 
   private static final Pattern PROGRESS = Pattern.compile(
       "progress: leading (\\d+), following (\\d+), of (\\d+) elections");
+  /** The name given to fabric8's executor threads ({@code -<id>-pool-<n>-thread-<m>}). */
+  static final String FABRIC8_POOL = "fabric8 executor (-<id>-pool-N-thread-N)";
   /** Start-up traffic and the JIT's first wave end before the window starts. */
   static final Duration SETTLE = Duration.ofSeconds(10);
 
@@ -258,6 +260,10 @@ final class ManyElections {
       for (Path task : tasks.toList()) {
         try {
           String name = Files.readString(task.resolve("comm")).trim().replaceAll("\\d+", "N");
+          if (name.startsWith("-N-poo")) {
+            // fabric8's Utils.daemonThreadFactory: "<simple class name, here empty>-<id>-pool-..."
+            name = FABRIC8_POOL;
+          }
           out.merge(name, 1, Integer::sum);
         } catch (IOException e) {
           // ended meanwhile

@@ -738,7 +738,13 @@ final class Report {
         + " the same N elections starts and follows all N; %d s after both are steady, one %d s"
         + " window measures both. Threads: `Threads:` of /proc/<pid>/status at the end of the"
         + " window (every OS thread: the JVM's own, GC and compiler threads included; Go: the"
-        + " runtime's threads). RSS: VmRSS there. CPU: the scheduler's run time of all the"
+        + " runtime's threads; the names are the kernel's 15 characters: `leaderelection-` is"
+        + " this library's shared threads, 1 elector + up to 16 API + up to 4 listener threads;"
+        + " `leader-work-lea` one work thread per leading term, from the default work thread"
+        + " factory; `JdkHttpClientFa` the executor fabric8 gives the JDK HTTP client, an"
+        + " unbounded cached pool that grows with the responses and watch streams in flight;"
+        + " `" + ManyElections.FABRIC8_POOL + "` fabric8's own executor)."
+        + " RSS: VmRSS there. CPU: the scheduler's run time of all the"
         + " process's threads over the window, %% of one core. Lease requests/min: the API"
         + " server's audit log of the window (Lease requests in this scenario's namespaces only,"
         + " level Metadata), told apart by user agent, which each process sets to"
@@ -779,12 +785,12 @@ final class Report {
         {"Live threads per process", "threads (log scale)"},
         {"RSS per process", "MiB"},
         {"CPU per process", "% of one core (log scale)"},
-        {"Lease requests per minute, per process", "requests/min (log scale)"}};
+        {"Lease requests per minute, per process (0 drawn at 0.01)", "requests/min (log scale)"}};
     List<Chart<?, ?>> charts = new ArrayList<>();
     for (int i = 0; i < panels.length; i++) {
-      XYChart xy = new XYChartBuilder().width(560).height(420).title(panels[i][0])
+      XYChart xy = new XYChartBuilder().width(820).height(440).title(panels[i][0])
           .xAxisTitle("elections in the process (log scale)").yAxisTitle(panels[i][1]).build();
-      xy.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNW);
+      xy.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
       xy.getStyler().setMarkerSize(9);
       xy.getStyler().setXAxisLogarithmic(true);
       if (i != 1) {
