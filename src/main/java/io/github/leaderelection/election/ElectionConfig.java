@@ -136,6 +136,11 @@ record ElectionConfig(
    * by then is abandoned and counts as failed.
    */
   public Duration requestTimeout() {
+    return requestTimeout(renewDeadline);
+  }
+
+  /** {@link #requestTimeout()} for {@code renewDeadline}: the one rule, for the builder too. */
+  static Duration requestTimeout(Duration renewDeadline) {
     Duration half = renewDeadline.dividedBy(2);
     return half.compareTo(MAX_REQUEST_TIMEOUT) > 0 ? MAX_REQUEST_TIMEOUT : half;
   }

@@ -786,8 +786,8 @@ public final class LeaderElection implements AutoCloseable {
      * @return the bound of one Lease request
      */
     public Duration requestTimeout() {
-      Duration half = renewDeadline == null ? Duration.ofSeconds(5) : renewDeadline.dividedBy(2);
-      return half.compareTo(Duration.ofSeconds(10)) > 0 ? Duration.ofSeconds(10) : half;
+      return ElectionConfig.requestTimeout(renewDeadline != null ? renewDeadline
+          : Duration.ofSeconds(10));
     }
 
     /**
