@@ -18,7 +18,7 @@
 #   --scaling-window S      steady window per scaling point (default 60)
 #   --scaling-rounds N      graceful handovers per scaling point (default 5)
 #   --many N,...|none       elections in one process, this library (default 1,10,100)
-#   --many-arms ARM,...     of this, this_virtual, baseline, clientgo (default all; all but
+#   --many-arms ARM,...     of this, this_bounded_http, baseline, clientgo (default all; all but
 #                           'this' run at the largest N only)
 #   --many-window SECONDS   each of the two windows per many-elections point (default 30)
 #   --many-followers BOOL   a second process following the same N Leases (default true)

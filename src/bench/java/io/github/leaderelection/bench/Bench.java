@@ -45,7 +45,7 @@ public final class Bench {
   static final List<String> ARMS = List.of("this", "clientgo", "baseline", "this_jdk17");
 
   /** Arms of the many-elections scenario ({@link ManyElections}), in report order. */
-  static final List<String> MANY_ARMS = List.of("this", "this_virtual", "baseline", "clientgo");
+  static final List<String> MANY_ARMS = List.of("this", "this_bounded_http", "baseline", "clientgo");
 
   /** One point of the scaling run. */
   record ScalePoint(String arm, int replicas, double requestsPerMin, double handoverP99Ms,

@@ -78,7 +78,7 @@ final class Launchers implements AutoCloseable {
    */
   ReplicaSet.Launcher many(String arm) {
     String main = switch (arm) {
-      case "this", "this_virtual" -> ManyMain.class.getName();
+      case "this", "this_bounded_http" -> ManyMain.class.getName();
       case "baseline" -> ManyBaselineMain.class.getName();
       case "clientgo" -> null;
       default -> throw new IllegalArgumentException("unknown arm of the many-elections scenario "
@@ -149,8 +149,9 @@ final class Launchers implements AutoCloseable {
     return switch (arm) {
       case "this" -> "this library's public API (ManyMain), JDK " + MANY_JAVA_VERSION
           + ", pom flags";
-      case "this_virtual" -> "the same with virtual work threads (workThreadFactory), JDK "
-          + MANY_JAVA_VERSION + ", pom flags";
+      case "this_bounded_http" -> "the same on a client whose JDK HTTP client runs on at most "
+          + ManyMain.HTTP_THREADS + " threads (the README's \"Threads\"), JDK " + MANY_JAVA_VERSION
+          + ", pom flags";
       case "baseline" -> "fabric8 " + io.fabric8.kubernetes.client.Version.clientVersion()
           + " LeaderElector (ManyBaselineMain), JDK " + MANY_JAVA_VERSION + ", pom flags";
       case "clientgo" -> "client-go 0.36.3 LeaderElectors (bench/clientgo/many), Go "

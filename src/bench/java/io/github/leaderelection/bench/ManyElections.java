@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
  * counter over the same window cross-checks the total.
  *
  * <p>Arms: {@code this} ({@link ManyMain}: this library's public API, default work threads),
- * {@code this_virtual} (the same with virtual work threads), {@code baseline}
+ * {@code this_bounded_http} (the same on a client with a bounded HTTP executor), {@code baseline}
  * ({@link ManyBaselineMain}: fabric8's {@code LeaderElector}) and {@code clientgo}
  * ({@code bench/clientgo/many}).
  */
@@ -126,8 +126,8 @@ final class ManyElections {
         "--retry-period=" + options.retryPeriod().toMillis() + "ms",
         "--work-interval=" + options.workInterval().toMillis() + "ms",
         "--elections=" + n));
-    if (arm.equals("this_virtual")) {
-      args.add("--virtual-work=true");
+    if (arm.equals("this_bounded_http")) {
+      args.add("--http-threads=" + ManyMain.HTTP_THREADS);
     }
     List<String> problems = new ArrayList<>();
     ReplicaSet set = ReplicaSet.of(controlPlane, namespace(arm, n), "lease", args,

@@ -31,9 +31,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Logs {@code progress: leading L, following F, of N elections} whenever the counts change
  * ({@link Progress}); the benchmark reads it. Not a test; started as a process by
- * {@link ManyElections}.
+ * {@link ManyElections}. With {@code --http-threads=N} the client's JDK HTTP client runs on at
+ * most N threads, built as the README's "Threads" shows ({@link #boundedHttp}); with
+ * {@code --virtual-work} every term's work runs on a virtual thread of its own (Java 21+).
  */
 public final class ManyMain {
+
+  /** The HTTP threads of the {@code this_bounded_http} arm. */
+  static final int HTTP_THREADS = 4;
 
   private ManyMain() {
   }
@@ -81,6 +86,28 @@ public final class ManyMain {
     stopped.await();
   }
 
+  /**
+   * fabric8's JDK HTTP client factory with a bounded executor (fabric8's own default is an
+   * unbounded cached pool, which grows with the responses and watch events that arrive at the
+   * same moment): the README's "Threads" recipe, word for word.
+   */
+  public static io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory boundedHttp(int threads) {
+    java.util.concurrent.ThreadPoolExecutor httpThreads = new java.util.concurrent.ThreadPoolExecutor(
+        threads, threads, 60, java.util.concurrent.TimeUnit.SECONDS,
+        new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+          Thread t = new Thread(r, "k8s-http");
+          t.setDaemon(true);
+          return t;
+        });
+    httpThreads.allowCoreThreadTimeOut(true);
+    return new io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory() {
+      @Override
+      protected void additionalConfig(java.net.http.HttpClient.Builder builder) {
+        builder.executor(httpThreads);
+      }
+    };
+  }
+
   /** {@code Thread.ofVirtual().factory()}, by reflection: this source compiles for Java 17. */
   static ThreadFactory virtualThreadFactory() throws ReflectiveOperationException {
     Object builder = Thread.class.getMethod("ofVirtual").invoke(null);
@@ -119,7 +146,11 @@ public final class ManyMain {
           : Config.autoConfigure(null);
       // Tells this process's requests apart in the API server's audit log (see AuditLog).
       config.setUserAgent(AuditLog.AGENT_PREFIX + identity);
-      return new KubernetesClientBuilder().withConfig(config).build();
+      KubernetesClientBuilder builder = new KubernetesClientBuilder().withConfig(config);
+      if (flags.containsKey("http-threads")) {
+        builder.withHttpClientFactory(boundedHttp(Integer.parseInt(flags.get("http-threads"))));
+      }
+      return builder.build();
     }
 
     private static String env(String name, String fallback) {

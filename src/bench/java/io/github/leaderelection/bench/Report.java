@@ -765,7 +765,8 @@ final class Report {
   static String manyName(String arm) {
     return switch (arm) {
       case "this" -> "this library";
-      case "this_virtual" -> "this library, virtual work threads";
+      case "this_bounded_http" -> "this library, HTTP client on " + ManyMain.HTTP_THREADS
+          + " threads";
       case "baseline" -> "fabric8 LeaderElector";
       case "clientgo" -> "client-go";
       default -> arm;
@@ -836,7 +837,7 @@ final class Report {
   private static Color manyColor(String arm) {
     return switch (arm) {
       case "this" -> THIS;
-      case "this_virtual" -> JDK17;
+      case "this_bounded_http" -> JDK17;
       case "clientgo" -> CLIENTGO;
       default -> BASELINE;
     };

@@ -59,10 +59,15 @@ import org.slf4j.LoggerFactory;
  * All elections in a process share a bounded set of daemon threads: one runs every election's
  * state machine (it never blocks), up to {@value SharedThreads#MAX_API_THREADS} run Lease
  * requests, up to {@value SharedThreads#MAX_LISTENER_THREADS} run listener calls (or the
- * {@linkplain Builder#listenerExecutor executor you give}). The work of a term runs on a thread of
- * its own from the {@linkplain Builder#workThreadFactory work thread factory} (a virtual-thread
- * factory works: nothing on the renewal path holds a monitor). Each election also watches its
- * Lease through the client's informer machinery. A coordinated election adds a thread of its own
+ * {@linkplain Builder#listenerExecutor executor you give}); a pool starts a thread only when none
+ * of its threads is idle, and idle ones end after a minute. Periodic units run on shared work
+ * threads that exist only while a unit runs (so 100 elections with short units need a few, not
+ * 100); a whole-term {@link LeaderWork} holds a thread for its term, a daemon thread of its own.
+ * With a {@linkplain Builder#workThreadFactory work thread factory} every term's work runs on a
+ * thread of it instead (a virtual-thread factory works: nothing on the renewal path holds a
+ * monitor). Each election also watches its Lease through the client's informer machinery, whose
+ * HTTP responses run on the client's executor (fabric8's JDK HTTP client: an unbounded cached
+ * pool; see the README's "Threads" to bound it). A coordinated election adds a thread of its own
  * that keeps its LeaseCandidate.
  *
  * <p>Thread-safe: every method may be called from any thread.
@@ -101,10 +106,8 @@ public final class LeaderElection implements AutoCloseable {
           notServed -> failed(new CoordinatedElectionUnavailableException(notServed.getMessage())));
     }
     this.candidate = publisher;
-    ThreadFactory workThreads = b.workThreadFactory != null ? b.workThreadFactory
-        : SharedThreads.daemons("leader-work-" + config.leaseName() + "-", true);
     WorkRunner work = new WorkRunner(config, b.work, b.periodicInterval, b.periodicUnit,
-        workThreads, candidate, WITHDRAW_BOUND);
+        b.workThreadFactory, candidate, WITHDRAW_BOUND);
     Executor listenerThreads = b.listenerExecutor != null ? b.listenerExecutor
         : SharedThreads.listeners();
     LeadershipListener users = new OrderedListeners(new Listeners(b.listeners),
@@ -766,10 +769,13 @@ public final class LeaderElection implements AutoCloseable {
     }
 
     /**
-     * Where the threads of each term's work come from (default: daemon threads named
-     * {@code leader-work-<lease>-<n>}); e.g. {@code Thread.ofVirtual().factory()} on Java 21+.
-     * One thread per term, interrupted when the term ends. Nothing on the renewal path holds a
-     * monitor, so virtual threads are never pinned by the election.
+     * Where the threads of each term's work come from; e.g. {@code Thread.ofVirtual().factory()}
+     * on Java 21+. With a factory, every term's work (whole-term or periodic) runs on one thread
+     * of it, interrupted when the term ends. Without one (the default), periodic units run on
+     * the shared work threads, a thread only while a unit runs, and a whole-term work on a daemon
+     * thread of its own; either way named {@code leader-work-<lease>-<term>} while they work.
+     * Nothing on the renewal path holds a monitor, so virtual threads are never pinned by the
+     * election.
      *
      * @param factory makes the work threads; it must not return null
      * @return this builder

@@ -90,7 +90,6 @@ public final class Term {
    * @return true while the term has not ended and its deadline has not passed
    */
   public boolean isValid() {
-    List<Thread> toInterrupt;
     lock.lock();
     try {
       if (endReason != null) {
@@ -99,11 +98,10 @@ public final class Term {
       if (ticker.nanoTime() - lastRenewSentNanos < renewDeadlineNanos) {
         return true;
       }
-      toInterrupt = endNow(TermEnd.EXPIRED);
+      endNow(TermEnd.EXPIRED);
     } finally {
       lock.unlock();
     }
-    interrupt(toInterrupt);
     return false;
   }
 
@@ -356,6 +354,36 @@ public final class Term {
     return true;
   }
 
+  /**
+   * Runs one unit of the term's work on the calling thread, a pooled thread the term does not
+   * own: counted as running work (the release waits for it) and interrupted if the term ends
+   * meanwhile, like a thread of {@link #startWork}. Once it returns, no interrupt of this term
+   * reaches the thread, and one that arrived during the unit is cleared, so the thread goes back
+   * to its pool clean.
+   *
+   * @return false, without running it, if the term had ended already
+   */
+  boolean runUnit(Runnable unit) {
+    Thread me = Thread.currentThread();
+    lock.lock();
+    try {
+      if (endReason != null) {
+        return false;
+      }
+      running++;
+      interruptible.add(me);
+    } finally {
+      lock.unlock();
+    }
+    try {
+      unit.run();
+    } finally {
+      exitWork(me);
+      Thread.interrupted();
+    }
+    return true;
+  }
+
   /** Starts interruptible work on a new daemon platform thread (tests and the simple cases). */
   boolean startWork(String name, Runnable work) {
     return startWork(r -> {
@@ -430,17 +458,15 @@ public final class Term {
    * @return true if this call ended it
    */
   boolean end(TermEnd reason) {
-    List<Thread> toInterrupt;
     lock.lock();
     try {
       if (endReason != null) {
         return false;
       }
-      toInterrupt = endNow(reason);
+      endNow(reason);
     } finally {
       lock.unlock();
     }
-    interrupt(toInterrupt);
     return true;
   }
 
@@ -453,21 +479,22 @@ public final class Term {
     }
   }
 
-  private List<Thread> endNow(TermEnd reason) {
+  /**
+   * Ends the term and interrupts its work, holding the lock: a pooled thread leaves the term (see
+   * {@link #runUnit}) under the same lock, so an interrupt meant for this term can never reach
+   * the thread once it runs another election's unit. ({@code Thread.interrupt} only sets a flag
+   * and unparks: it never waits for the interrupted thread.)
+   */
+  private void endNow(TermEnd reason) {
     endReason = reason;
     ended.countDown();
-    List<Thread> all = List.copyOf(interruptible);
-    interruptible.clear();
-    return all;
-  }
-
-  private static void interrupt(List<Thread> threads) {
     Thread me = Thread.currentThread();
-    for (Thread t : threads) {
+    for (Thread t : interruptible) {
       if (t != me) {
         t.interrupt();
       }
     }
+    interruptible.clear();
   }
 
   /** Counts a unit of work run by a driver of its own (the simulation); see {@link #exitWork}. */

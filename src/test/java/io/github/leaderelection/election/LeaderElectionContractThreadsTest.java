@@ -160,40 +160,127 @@ class LeaderElectionContractThreadsTest {
   class SeveralElections {
 
     @Test
-    @DisplayName("10 elections on 10 Leases, all leading, share a bounded set of threads: one"
-        + " elector, at most 16 API and 4 listener threads, one work thread per term")
+    @DisplayName("10 elections on 10 Leases, all leading with periodic units, share a bounded set"
+        + " of threads: one elector, at most 16 API and 4 listener threads, and work threads only"
+        + " while units run (not one per term)")
     void tenElectionsShareBoundedThreads() throws Exception {
       int n = 10;
       try (MockApi api = new MockApi()) {
         List<LeaderElection> elections = new ArrayList<>();
+        Set<String> unitThreads = ConcurrentHashMap.newKeySet();
         try {
           for (int i = 0; i < n; i++) {
             elections.add(longLeaseElection(api, "replica").lease(NS, "shard-" + i)
-                .periodicWork(Duration.ofMillis(100), IDLE).build().start());
+                .periodicWork(Duration.ofMillis(100),
+                    term -> unitThreads.add(Thread.currentThread().getName()))
+                .build().start());
           }
           eventually().until(() -> elections.stream().allMatch(LeaderElection::isLeader));
-          Thread.sleep(1_000); // a few renewals of each: the API pool has grown as it will
+          Thread.sleep(1_000); // a few renewals and units of each: the pools have grown as they will
 
           List<Thread> elector = liveThreads("leaderelection-elector");
           List<Thread> apiThreads = liveThreads("leaderelection-api-");
           List<Thread> listeners = liveThreads("leaderelection-listener-");
+          List<Thread> pooledWork = liveThreads("leaderelection-work-");
           List<Thread> library = liveThreads("leaderelection-");
-          List<Thread> work = liveThreads("leader-work-");
-          List<Thread> shardWork = liveThreads("leader-work-shard-");
+          List<Thread> working = liveThreads("leader-work-");
           String all = library.stream().map(Thread::getName).sorted()
               .collect(Collectors.joining(", "));
           assertThat(elector).as(all).hasSize(1);
           assertThat(apiThreads).as(all).isNotEmpty().hasSizeLessThanOrEqualTo(16);
           assertThat(listeners).as(all).hasSizeLessThanOrEqualTo(4);
-          assertThat(library).as(all)
-              .hasSize(elector.size() + apiThreads.size() + listeners.size());
-          assertThat(shardWork).as("one work thread per leading election").hasSize(n);
-          assertThat(library.size() + work.size()).as("all threads of the library")
-              .isLessThan(n + 22);
+          assertThat(library).as(all).hasSize(elector.size() + apiThreads.size()
+              + listeners.size() + pooledWork.size());
+          assertThat(unitThreads).as("units ran on threads named for their lease and term")
+              .hasSizeGreaterThanOrEqualTo(n)
+              .allSatisfy(name -> assertThat(name).matches("leader-work-shard-\\d+-1"));
+          // Units of 10 elections every 100 ms that return at once: a thread or two is busy at
+          // a time (one per term would be 10, parked between units).
+          assertThat(pooledWork.size() + working.size())
+              .as("work threads, idle or working: fewer than one per election")
+              .isLessThan(n);
         } finally {
           closeAll(elections.toArray(new LeaderElection[0]));
         }
         eventually().until(() -> liveThreads("leader-work-shard-").isEmpty());
+      }
+    }
+
+    @Test
+    @DisplayName("on a client whose HTTP executor is bounded as the README shows (4 threads), 10"
+        + " leading and 10 watching elections run, and the watchers take over every Lease when"
+        + " the leaders close: nothing waits on a thread the bounded executor lacks")
+    void electionsRunOnABoundedHttpClient() throws Exception {
+      int n = 10;
+      try (MockApi api = new MockApi();
+          io.fabric8.kubernetes.client.KubernetesClient client =
+              new io.fabric8.kubernetes.client.KubernetesClientBuilder()
+                  .withConfig(api.client().getConfiguration())
+                  .withHttpClientFactory(io.github.leaderelection.bench.ManyMain.boundedHttp(4))
+                  .build()) {
+        List<LeaderElection> leaders = new ArrayList<>();
+        List<LeaderElection> watchers = new ArrayList<>();
+        try {
+          for (int i = 0; i < n; i++) {
+            leaders.add(bounded(client, "a", i).build().start());
+          }
+          eventually().until(() -> leaders.stream().allMatch(LeaderElection::isLeader));
+          for (int i = 0; i < n; i++) {
+            watchers.add(bounded(client, "b", i).build().start());
+          }
+          eventually().until(() -> watchers.stream()
+              .allMatch(e -> "a".equals(e.currentLeader().orElse(null))));
+          closeAll(leaders.toArray(new LeaderElection[0]));
+          eventually().until(() -> watchers.stream().allMatch(LeaderElection::isLeader));
+          assertThat(liveThreads("k8s-http")).hasSizeLessThanOrEqualTo(4);
+        } finally {
+          closeAll(leaders.toArray(new LeaderElection[0]));
+          closeAll(watchers.toArray(new LeaderElection[0]));
+        }
+      }
+    }
+
+    private LeaderElection.Builder bounded(io.fabric8.kubernetes.client.KubernetesClient client,
+        String identity, int shard) {
+      return LeaderElection.builder(client).lease(NS, "bounded-" + shard).identity(identity)
+          .leaseDuration(Duration.ofSeconds(10)).renewDeadline(Duration.ofSeconds(6))
+          .retryPeriod(Duration.ofMillis(500)).periodicWork(Duration.ofMillis(200), IDLE);
+    }
+
+    @Test
+    @DisplayName("one election uses one or two API threads, not the pool's maximum: a pool starts"
+        + " a thread only when none of its threads is idle")
+    void poolsGrowOnlyWhenBusy() throws Exception {
+      SharedThreads.OnDemandPool pool = new SharedThreads.OnDemandPool(16,
+          SharedThreads.daemons("on-demand-test-", true));
+      try {
+        for (int i = 0; i < 50; i++) { // one request at a time, as one election sends them
+          pool.submit(() -> { }).get();
+          Thread.sleep(2); // the thread is back waiting for work (a fixed pool would still grow)
+        }
+        assertThat(pool.getLargestPoolSize()).as("sequential tasks reuse the idle thread")
+            .isLessThanOrEqualTo(2);
+
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        AtomicInteger ran = new AtomicInteger();
+        List<java.util.concurrent.Future<?>> blocked = new ArrayList<>();
+        for (int i = 0; i < 40; i++) { // more blocked tasks than the maximum
+          blocked.add(pool.submit(() -> {
+            release.await();
+            ran.incrementAndGet();
+            return null;
+          }));
+        }
+        eventually().until(() -> pool.getPoolSize() == 16);
+        assertThat(pool.getQueue()).as("the rest wait in the queue").hasSize(40 - 16);
+        release.countDown();
+        for (java.util.concurrent.Future<?> f : blocked) {
+          f.get();
+        }
+        assertThat(ran).as("every queued task ran").hasValue(40);
+        assertThat(pool.getLargestPoolSize()).isEqualTo(16);
+      } finally {
+        pool.shutdownNow();
       }
     }
   }

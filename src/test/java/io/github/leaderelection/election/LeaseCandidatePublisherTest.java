@@ -261,6 +261,10 @@ class LeaseCandidatePublisherTest {
       Thread thread = new Thread(elector, "elector-withdraw-first");
       thread.start();
       await().until(elector::isLeader);
+      // The gate starts on the elector's turn right after the term: a stop before that would end
+      // the term first and no gate would start (the test is about the gate, not that race).
+      await().until(() -> Thread.getAllStackTraces().keySet().stream()
+          .anyMatch(t -> t.isAlive() && t.getName().equals("candidate-withdrawal")));
 
       long stopped = System.nanoTime();
       publisher.withdraw(); // as App's SIGTERM handler: first the candidate, then the elector

@@ -201,4 +201,45 @@ class TermAndFencedLoopTest {
       loop.awaitStopped(TIMEOUT);
     }
   }
+
+  @Test
+  void aPooledUnitIsInterruptedWhenItsTermEndsAndLeavesTheThreadClean() throws Exception {
+    Term l = leadership();
+    java.util.concurrent.CountDownLatch inUnit = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicBoolean interrupted =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors
+        .newSingleThreadExecutor();
+    try {
+      java.util.concurrent.atomic.AtomicBoolean flagAfter =
+          new java.util.concurrent.atomic.AtomicBoolean(true);
+      java.util.concurrent.Future<Boolean> ran = pool.submit(() -> {
+        boolean r = l.runUnit(() -> {
+          inUnit.countDown();
+          try {
+            Thread.sleep(TIMEOUT.toMillis());
+          } catch (InterruptedException e) {
+            interrupted.set(true);
+            Thread.currentThread().interrupt(); // left set: runUnit must clear it
+          }
+        });
+        flagAfter.set(Thread.currentThread().isInterrupted()); // before the pool clears it
+        return r;
+      });
+      assertThat(inUnit.await(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      assertThat(l.workRunning()).as("a pooled unit counts as running work").isTrue();
+
+      l.end(TermEnd.STEPPED_DOWN);
+
+      assertThat(ran.get(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      assertThat(interrupted).as("the unit was interrupted at the term's end").isTrue();
+      assertThat(l.workRunning()).isFalse();
+      assertThat(flagAfter)
+          .as("the pooled thread goes on to its next task without the term's interrupt").isFalse();
+      assertThat(pool.submit(() -> l.runUnit(() -> { })).get())
+          .as("no unit of an ended term runs").isFalse();
+    } finally {
+      pool.shutdownNow();
+    }
+  }
 }
