@@ -95,7 +95,7 @@ public final class ManyMain {
     java.util.concurrent.ThreadPoolExecutor httpThreads = new java.util.concurrent.ThreadPoolExecutor(
         threads, threads, 60, java.util.concurrent.TimeUnit.SECONDS,
         new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
-          Thread t = new Thread(r, "k8s-http");
+          Thread t = new Thread(r, "kube-http");
           t.setDaemon(true);
           return t;
         });

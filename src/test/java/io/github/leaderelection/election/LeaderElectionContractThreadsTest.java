@@ -232,7 +232,7 @@ class LeaderElectionContractThreadsTest {
               .allMatch(e -> "a".equals(e.currentLeader().orElse(null))));
           closeAll(leaders.toArray(new LeaderElection[0]));
           eventually().until(() -> watchers.stream().allMatch(LeaderElection::isLeader));
-          assertThat(liveThreads("k8s-http")).hasSizeLessThanOrEqualTo(4);
+          assertThat(liveThreads("kube-http")).hasSizeLessThanOrEqualTo(4);
         } finally {
           closeAll(leaders.toArray(new LeaderElection[0]));
           closeAll(watchers.toArray(new LeaderElection[0]));
