@@ -43,6 +43,29 @@ public final class App {
 
   /** Runs until SIGTERM/SIGINT; returns the exit code. */
   public int run() throws InterruptedException {
+    // The port first, before anything starts or logs: a port that is taken is reported by the
+    // process's last line, not followed by the election's first ones.
+    HealthServer health = null;
+    if (settings.healthPort() > 0) {
+      try {
+        health = HealthServer.bind(settings.healthPort());
+      } catch (UncheckedIOException e) {
+        log.error("cannot serve /healthz, /readyz and /metrics on port {}: {};"
+            + " choose another --health-port (0 disables)", settings.healthPort(),
+            e.getCause().getMessage());
+        return 1;
+      }
+    }
+    try {
+      return run(health);
+    } finally {
+      if (health != null) {
+        health.close();
+      }
+    }
+  }
+
+  private int run(HealthServer health) throws InterruptedException {
     try (KubernetesClient client = new KubernetesClientBuilder()
         .withConfig(settings.clientConfig()).build()) {
       PrometheusMetrics metrics = new PrometheusMetrics(settings.leaseName());
@@ -84,19 +107,8 @@ public final class App {
               settings.labelLeader() ? settings.podName() : null),
           PermissionCheck.selfSubjectAccessReview(client));
       permissions.startInBackground();
-      HealthServer health = null;
-      if (settings.healthPort() > 0) {
-        try {
-          health = HealthServer.start(settings.healthPort(), election, metrics,
-              settings.watchdogGrace());
-        } catch (UncheckedIOException e) {
-          log.error("cannot serve /healthz, /readyz and /metrics on port {}: {};"
-              + " choose another --health-port (0 disables)", settings.healthPort(),
-              e.getCause().getMessage());
-          election.close();
-          permissions.stop();
-          return 1;
-        }
+      if (health != null) {
+        health.serve(election, metrics, settings.watchdogGrace());
       }
       try {
         CompletableFuture.anyOf(stopSignal, election.termination()).join();
@@ -106,9 +118,6 @@ public final class App {
       election.close();
       permissions.stop();
       events.close();
-      if (health != null) {
-        health.close();
-      }
       Throwable failure = election.failure().orElse(null);
       if (failure instanceof CoordinatedElectionUnavailableException) {
         log.error("--coordinated: {}", failure.getMessage());

@@ -61,12 +61,17 @@ record ElectionConfig(
       throw new IllegalArgumentException("requeueDelay must not be negative, got "
           + Durations.format(requeueDelay));
     }
+    String tooLong = tooLong("requeueDelay", requeueDelay);
+    if (tooLong != null) {
+      throw new IllegalArgumentException(tooLong);
+    }
     String problem = timingProblem(leaseDuration, renewDeadline, retryPeriod);
     if (problem != null) {
       throw new IllegalArgumentException(problem);
     }
-    if (identity.isBlank()) {
-      throw new IllegalArgumentException("identity must not be empty");
+    String badIdentity = identityProblem(identity);
+    if (badIdentity != null) {
+      throw new IllegalArgumentException(badIdentity);
     }
     leaseLabels = java.util.Map.copyOf(leaseLabels == null ? java.util.Map.of() : leaseLabels);
   }
@@ -89,7 +94,9 @@ record ElectionConfig(
   }
 
   /**
-   * client-go's rules: leaseDuration &gt; renewDeadline &gt; 1.2 &times; retryPeriod &gt; 0.
+   * client-go's rules: leaseDuration &gt; renewDeadline &gt; 1.2 &times; retryPeriod &gt; 0, and
+   * none longer than {@link Durations#MAX} (the Lease stores its duration as a 32-bit number of
+   * seconds).
    *
    * @return a one-line explanation of the first rule broken, naming the fields, or null.
    */
@@ -97,6 +104,19 @@ record ElectionConfig(
       Duration retryPeriod) {
     if (retryPeriod.isNegative() || retryPeriod.isZero()) {
       return "retryPeriod must be greater than 0 (got " + Durations.format(retryPeriod) + ")";
+    }
+    // The bounds first: every rule below may then count in nanoseconds.
+    if (leaseDuration.compareTo(Durations.MAX) > 0) {
+      return "leaseDuration must be at most " + Durations.MAX.getSeconds() + "s (about 68 years:"
+          + " the Lease stores it in seconds as a 32-bit number), got "
+          + Durations.format(leaseDuration);
+    }
+    String tooLong = tooLong("renewDeadline", renewDeadline);
+    if (tooLong == null) {
+      tooLong = tooLong("retryPeriod", retryPeriod);
+    }
+    if (tooLong != null) {
+      return tooLong;
     }
     if (leaseDuration.compareTo(renewDeadline) <= 0) {
       return "leaseDuration (" + Durations.format(leaseDuration)
@@ -115,6 +135,81 @@ record ElectionConfig(
           + Durations.format(Duration.ofNanos(minRenew)) + ")";
     }
     return null;
+  }
+
+  /**
+   * The bound every timing shares ({@link Durations#MAX}).
+   *
+   * @return the message naming {@code field}, or null when {@code value} is within it
+   */
+  static String tooLong(String field, Duration value) {
+    return value.compareTo(Durations.MAX) > 0
+        ? field + " must be at most " + Durations.MAX_IN_WORDS + ", got " + Durations.format(value)
+        : null;
+  }
+
+  /**
+   * What the library refuses in an identity. Kubernetes itself accepts any string as a Lease's
+   * {@code holderIdentity}: its validation ({@code ValidateLeaseSpec} in kubernetes/kubernetes
+   * {@code pkg/apis/coordination/validation}) never looks at the field. The identity is also
+   * printed in every log line and Event of this replica, so a control character (a line break, a
+   * tab, an escape sequence) or a Unicode line separator would split or garble them; and an
+   * unpaired surrogate cannot be encoded as UTF-8, so the Lease would name a different holder than
+   * this replica and it would never recognise its own Lease.
+   *
+   * @return the message naming the field and the rule, or null for a valid identity
+   */
+  static String identityProblem(String identity) {
+    if (identity == null || identity.isBlank()) {
+      return "identity must not be empty";
+    }
+    for (int i = 0; i < identity.length(); i++) {
+      char ch = identity.charAt(i);
+      if (Character.isHighSurrogate(ch) && i + 1 < identity.length()
+          && Character.isLowSurrogate(identity.charAt(i + 1))) {
+        i++;
+        continue;
+      }
+      if (Character.isSurrogate(ch)) {
+        return "identity '" + printable(identity) + "' is invalid: must be valid Unicode text,"
+            + " found an unpaired surrogate " + escape(ch) + " at index " + i
+            + " (it cannot be sent to the API server as UTF-8)";
+      }
+      if (Character.isISOControl(ch) || ch == '\u2028' || ch == '\u2029') {
+        return "identity '" + printable(identity) + "' is invalid: must not contain control"
+            + " characters or line breaks, found " + escape(ch) + " at index " + i
+            + " (it would split or garble log lines)";
+      }
+    }
+    return null;
+  }
+
+  /** {@code text} with every character {@link #identityProblem} refuses escaped, Java-style. */
+  static String printable(String text) {
+    StringBuilder out = new StringBuilder(text.length() + 8);
+    for (int i = 0; i < text.length(); i++) {
+      char ch = text.charAt(i);
+      boolean pair = Character.isHighSurrogate(ch) && i + 1 < text.length()
+          && Character.isLowSurrogate(text.charAt(i + 1));
+      if (pair) {
+        out.append(ch).append(text.charAt(++i));
+      } else if (Character.isSurrogate(ch) || Character.isISOControl(ch) || ch == '\u2028'
+          || ch == '\u2029') {
+        out.append(escape(ch));
+      } else {
+        out.append(ch);
+      }
+    }
+    return out.toString();
+  }
+
+  private static String escape(char ch) {
+    return switch (ch) {
+      case '\n' -> "\\n";
+      case '\r' -> "\\r";
+      case '\t' -> "\\t";
+      default -> String.format("\\u%04x", (int) ch);
+    };
   }
 
   /** How long one work unit may take to finish after its term ended before shutdown goes on without it. */

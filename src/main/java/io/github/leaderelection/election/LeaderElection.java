@@ -567,9 +567,11 @@ public final class LeaderElection implements AutoCloseable {
     /**
      * This replica's identity (required), written as the Lease's {@code holderIdentity}: it must
      * be unique among the candidates (the pod name is), or two replicas would both believe they
-     * hold the Lease.
+     * hold the Lease. Kubernetes accepts any string there; {@link #build()} refuses what would
+     * split or garble this replica's log lines (control characters such as a line break or a tab,
+     * Unicode line separators) and what cannot be sent as UTF-8 (an unpaired surrogate).
      *
-     * @param identity not empty, e.g. the pod's name from the downward API
+     * @param identity not empty, printable text, e.g. the pod's name from the downward API
      * @return this builder
      */
     public Builder identity(String identity) {
@@ -583,7 +585,8 @@ public final class LeaderElection implements AutoCloseable {
      * stalls and API hiccups without a needless failover; shorter replaces a crashed leader
      * sooner. Written into the Lease, so every follower uses the leader's value.
      *
-     * @param leaseDuration whole seconds, greater than the renew deadline
+     * @param leaseDuration whole seconds, greater than the renew deadline, at most
+     *     {@link Durations#MAX} (the Lease stores it as a 32-bit number of seconds)
      * @return this builder
      */
     public Builder leaseDuration(Duration leaseDuration) {
@@ -610,7 +613,7 @@ public final class LeaderElection implements AutoCloseable {
      * a free Lease sooner at the cost of more requests; the renew deadline must exceed 1.2 times
      * it (client-go's jitter factor).
      *
-     * @param retryPeriod greater than zero
+     * @param retryPeriod greater than zero, at most {@link Durations#MAX}
      * @return this builder
      */
     public Builder retryPeriod(Duration retryPeriod) {
@@ -650,7 +653,7 @@ public final class LeaderElection implements AutoCloseable {
      * election before campaigning again (default: the retry period), so that a follower gets the
      * released Lease.
      *
-     * @param delay how long to stay out (null: the retry period)
+     * @param delay how long to stay out, at most {@link Durations#MAX} (null: the retry period)
      * @return this builder
      */
     public Builder requeueDelay(Duration delay) {
@@ -720,7 +723,7 @@ public final class LeaderElection implements AutoCloseable {
      * {@link UnitOfWork}): the first right after the term starts, each next one {@code interval}
      * after the previous one returned. Exclusive with {@link #work}.
      *
-     * @param interval the pause between units, greater than zero
+     * @param interval the pause between units, greater than zero, at most {@link Durations#MAX}
      * @param unit called on the term's work thread, one unit at a time
      * @return this builder
      */
@@ -830,8 +833,9 @@ public final class LeaderElection implements AutoCloseable {
           + " '-', starting and ending with a letter or digit");
       check("leaseName", name, SUBDOMAIN, 253, "a DNS-1123 subdomain: lowercase letters, digits,"
           + " '-' and '.', starting and ending with a letter or digit");
-      if (identity == null || identity.isBlank()) {
-        throw new IllegalArgumentException("identity must not be empty");
+      String badIdentity = ElectionConfig.identityProblem(identity);
+      if (badIdentity != null) {
+        throw new IllegalArgumentException(badIdentity);
       }
       requireSet("leaseDuration", leaseDuration);
       requireSet("renewDeadline", renewDeadline);
@@ -847,12 +851,20 @@ public final class LeaderElection implements AutoCloseable {
           || periodicInterval.isNegative())) {
         throw new IllegalArgumentException("periodicWork's interval must be greater than 0");
       }
+      if (periodicUnit != null) {
+        String tooLong = ElectionConfig.tooLong("periodicWork's interval", periodicInterval);
+        if (tooLong != null) {
+          throw new IllegalArgumentException(tooLong);
+        }
+      }
       labels.forEach(Builder::checkLabel);
       if (coordinated) {
-        if (!CANDIDATE_NAME.matcher(identity).matches() || identity.length() > 253) {
+        // Kubernetes' rule for LeaseCandidate names (IsConfigMapKey): no '.', '..' or '..' prefix.
+        if (!CANDIDATE_NAME.matcher(identity).matches() || identity.length() > 253
+            || identity.startsWith("..") || identity.equals(".")) {
           throw new IllegalArgumentException("identity '" + identity + "' cannot name a"
               + " LeaseCandidate (coordinated): use letters, digits, '-', '_' and '.' only, at"
-              + " most 253 characters");
+              + " most 253 characters, not '.' and not starting with '..'");
         }
         SemVer binary = version("binaryVersion", binaryVersion);
         SemVer emulation = version("emulationVersion", emulationVersion);

@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.net.ConnectException;
 import java.time.Duration;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -38,6 +40,56 @@ class ElectionRulesTest {
   @CsvSource({"15000,15s", "500,500ms", "60000,1m", "2400,2.4s", "1500,1.5s", "90000,90s", "0,0s"})
   void formatsForMessages(long millis, String text) {
     assertThat(Durations.format(Duration.ofMillis(millis))).isEqualTo(text);
+  }
+
+  @Nested
+  @DisplayName("Durations: long values are kept exactly as written, never cut to what fits")
+  class LongDurations {
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"9999999999h,35999999996400", "2147483648s,2147483648", "2562048h,9223372800"})
+    @DisplayName("parse keeps a value beyond nanoseconds exactly, so the caller's bound can name"
+        + " it")
+    void parsesExactly(String text, long seconds) {
+      assertThat(Durations.parse(text)).isEqualTo(Duration.ofSeconds(seconds));
+    }
+
+    @Test
+    @DisplayName("parse refuses what no Duration can hold, saying the limit")
+    void refusesBeyondDuration() {
+      assertThatThrownBy(() -> Durations.parse("99999999999999999999h"))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("'99999999999999999999h' is too long: at most 2147483647s (about 68 years)");
+    }
+
+    @ParameterizedTest(name = "{1}")
+    @CsvSource({"35999999996400,9999999999h", "7200,2h", "3660,61m", "2147483647,2147483647s",
+        "2147483648,2147483648s"})
+    @DisplayName("format prints whole hours as hours and never overflows")
+    void formatsLongValues(long seconds, String text) {
+      assertThat(Durations.format(Duration.ofSeconds(seconds))).isEqualTo(text);
+    }
+
+    @Test
+    @DisplayName("format of the longest Duration and of negative values")
+    void formatsExtremes() {
+      assertThat(Durations.format(Duration.ofSeconds(Long.MAX_VALUE)))
+          .isEqualTo(Long.MAX_VALUE + "s");
+      assertThat(Durations.format(Duration.ofMillis(-1500))).isEqualTo("-1.5s");
+      assertThat(Durations.format(Duration.ofMillis(-500))).isEqualTo("-500ms");
+      assertThat(Durations.format(Duration.ofSeconds(-1))).isEqualTo("-1s");
+    }
+
+    @Test
+    @DisplayName("the timing rules check the bounds before counting in nanoseconds")
+    void timingBoundsFirst() {
+      assertThat(ElectionConfig.timingProblem(Duration.ofSeconds(Long.MAX_VALUE), secs(10),
+          secs(2))).startsWith("leaseDuration must be at most 2147483647s");
+      assertThat(ElectionConfig.timingProblem(secs(15), secs(10),
+          Duration.ofSeconds(Long.MAX_VALUE))).startsWith("retryPeriod must be at most");
+      assertThat(ElectionConfig.timingProblem(secs(15), Duration.ofSeconds(Long.MAX_VALUE),
+          secs(2))).startsWith("renewDeadline must be at most");
+    }
   }
 
   @Test

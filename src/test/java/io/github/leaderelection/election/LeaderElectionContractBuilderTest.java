@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The builder's errors name its fields and rules (never a flag of the demo's CLI), and coordinated
@@ -105,7 +106,50 @@ class LeaderElectionContractBuilderTest {
             "emulationVersion (1.1.0) must not be greater than binaryVersion (1.0.0)"),
         broken("coordinated: identity that cannot name a LeaseCandidate",
             b -> b.identity("pod 0").coordinated("1.0.0", null),
-            "identity 'pod 0' cannot name a LeaseCandidate"));
+            "identity 'pod 0' cannot name a LeaseCandidate"),
+        broken("coordinated: identity '.'", b -> b.identity(".").coordinated("1.0.0", null),
+            "identity '.' cannot name a LeaseCandidate"),
+        broken("coordinated: identity '..'", b -> b.identity("..").coordinated("1.0.0", null),
+            "identity '..' cannot name a LeaseCandidate"),
+        broken("coordinated: identity starting with '..'",
+            b -> b.identity("..pod").coordinated("1.0.0", null),
+            "identity '..pod' cannot name a LeaseCandidate"),
+        broken("identity with a line break", b -> b.identity("pod\n0"),
+            "identity 'pod\\n0' is invalid: must not contain control characters or line breaks,"
+                + " found \\n at index 3 (it would split or garble log lines)"),
+        broken("identity with a carriage return", b -> b.identity("pod-0\r"),
+            "identity 'pod-0\\r' is invalid: must not contain control characters"),
+        broken("identity with a tab", b -> b.identity("\tpod"),
+            "identity '\\tpod' is invalid: must not contain control characters"),
+        broken("identity with an escape sequence", b -> b.identity("\u001b[2Jpod"),
+            "identity '\\u001b[2Jpod' is invalid: must not contain control characters"),
+        broken("identity with a C1 next-line character", b -> b.identity("pod\u0085"),
+            "identity 'pod\\u0085' is invalid: must not contain control characters"),
+        broken("identity with a Unicode line separator", b -> b.identity("pod\u2029"),
+            "identity 'pod\\u2029' is invalid: must not contain control characters"),
+        broken("identity with an unpaired surrogate", b -> b.identity("pod\udc00-0"),
+            "identity 'pod\\udc00-0' is invalid: must be valid Unicode text, found an unpaired"
+                + " surrogate \\udc00 at index 3 (it cannot be sent to the API server as UTF-8)"),
+        broken("leaseDuration over the Lease's 32-bit seconds",
+            b -> b.leaseDuration(Duration.ofSeconds(Integer.MAX_VALUE + 1L)),
+            "leaseDuration must be at most 2147483647s (about 68 years: the Lease stores it in"
+                + " seconds as a 32-bit number), got 2147483648s"),
+        broken("leaseDuration of 9999999999h", b -> b.leaseDuration(Duration.ofHours(9999999999L)),
+            "leaseDuration must be at most 2147483647s (about 68 years: the Lease stores it in"
+                + " seconds as a 32-bit number), got 9999999999h"),
+        broken("leaseDuration beyond nanoseconds",
+            b -> b.leaseDuration(Duration.ofSeconds(Long.MAX_VALUE)),
+            "leaseDuration must be at most 2147483647s"),
+        broken("renewDeadline over the limit", b -> b.renewDeadline(Duration.ofHours(9999999999L)),
+            "renewDeadline must be at most 2147483647s (about 68 years), got 9999999999h"),
+        broken("retryPeriod over the limit", b -> b.retryPeriod(Duration.ofSeconds(Long.MAX_VALUE)),
+            "retryPeriod must be at most 2147483647s (about 68 years), got "),
+        broken("requeueDelay over the limit", b -> b.requeueDelay(Duration.ofDays(100_000)),
+            "requeueDelay must be at most 2147483647s (about 68 years), got 2400000h"),
+        broken("periodicWork interval over the limit",
+            b -> b.periodicWork(Duration.ofHours(9999999999L), IDLE),
+            "periodicWork's interval must be at most 2147483647s (about 68 years), got"
+                + " 9999999999h"));
   }
 
   @Nested
@@ -149,6 +193,58 @@ class LeaderElectionContractBuilderTest {
       assertThat(e.isCoordinated()).isFalse();
       assertThat(e.isLeader()).isFalse();
       e.close();
+    }
+  }
+
+  @Nested
+  @DisplayName("identity: any text Kubernetes takes as holderIdentity, minus what splits log lines")
+  class Identity {
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"pod-0", "leaderelection-7d9f8b6c5-x2x9z",
+        "web-0.web.prod.svc.cluster.local", "node-1_2f1c0a3e-8b1d-4c1e-9a55-0f1f2e3d4c5b",
+        "Alice", "pod 0", "\u00fcn\u00ef-\u20ac-\ud83d\ude00"})
+    @DisplayName("pod names, host names and printable text (spaces, accents, emoji) build")
+    void printableIdentitiesBuild(String identity) {
+      LeaderElection e = valid().identity(identity).build();
+      assertThat(e.identity()).isEqualTo(identity);
+      e.close();
+    }
+
+    @Test
+    @DisplayName("no length limit of its own (Kubernetes has none for holderIdentity); 253"
+        + " characters in coordinated mode, the LeaseCandidate name limit")
+    void length() {
+      assertThatCode(() -> valid().identity("a".repeat(10_000)).validate())
+          .doesNotThrowAnyException();
+      assertThatCode(() -> valid().identity("a".repeat(253)).coordinated("1.0.0", null)
+          .validate()).doesNotThrowAnyException();
+      assertThatThrownBy(() -> valid().identity("a".repeat(254)).coordinated("1.0.0", null)
+          .validate()).hasMessageContaining("cannot name a LeaseCandidate");
+    }
+
+    @Test
+    @DisplayName("the refusal is one line: the identity is shown escaped")
+    void oneLine() {
+      assertThatThrownBy(() -> valid().identity("a\nb\rc\u2028d").validate())
+          .satisfies(x -> assertThat(x.getMessage()).doesNotContain("\n", "\r", "\u2028")
+              .startsWith("identity 'a\\nb\\rc\\u2028d' is invalid"));
+    }
+  }
+
+  @Nested
+  @DisplayName("timings: each at most 2147483647s, the Lease's 32-bit leaseDurationSeconds")
+  class TimingLimits {
+
+    @Test
+    @DisplayName("the limit itself builds, and is stored as the Lease's leaseDurationSeconds")
+    void theLimitItselfBuilds() {
+      Duration max = Duration.ofSeconds(Integer.MAX_VALUE);
+      assertThat(Durations.MAX).isEqualTo(max);
+      ElectionConfig config = valid().leaseDuration(max).renewDeadline(max.minusSeconds(1))
+          .retryPeriod(Duration.ofSeconds(1_000_000_000)).requeueDelay(max)
+          .periodicWork(max, IDLE).config();
+      assertThat(config.leaseDurationSeconds()).isEqualTo(Integer.MAX_VALUE);
     }
   }
 

@@ -2,6 +2,7 @@ package io.github.leaderelection.app.cli;
 
 import io.fabric8.kubernetes.client.Config;
 import io.github.leaderelection.app.logging.LogSetup;
+import io.github.leaderelection.election.Durations;
 import io.github.leaderelection.election.LeaderElection;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,7 +41,7 @@ import picocli.CommandLine.Spec;
         ""},
     footer = {"",
         "Timings follow client-go: lease-duration > renew-deadline > 1.2 x retry-period > 0.",
-        "Durations are written like 15s, 500ms, 1m.",
+        "Durations are written like 15s, 500ms, 1m; each at most 2147483647s (about 68 years).",
         "Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for bad options, 1 otherwise."})
 public final class LeaderElectionCommand implements Callable<Integer> {
 
@@ -237,12 +238,15 @@ public final class LeaderElectionCommand implements Callable<Integer> {
             .orElse("default");
     String podName = environment.variable("POD_NAME").orElse(null);
     String id = identity;
+    String idSource = null;
     boolean fromHost = false;
-    if (id == null) {
+    if (id == null && podName != null) {
       id = podName;
+      idSource = "env POD_NAME";
     }
     if (id == null) {
       id = environment.hostname().get();
+      idSource = "the host name";
       fromHost = true;
     }
     LeaderElection.Builder election = LeaderElection.builder(null)
@@ -268,7 +272,11 @@ public final class LeaderElectionCommand implements Callable<Integer> {
     try {
       election.validate();
     } catch (IllegalArgumentException e) {
-      throw usage(asFlags(e.getMessage(), binaryVersion == null));
+      String message = asFlags(e.getMessage(), binaryVersion == null);
+      if (idSource != null && message.startsWith("--identity")) {
+        message += " (taken from " + idSource + ": set --identity)";
+      }
+      throw usage(message);
     }
     // The default follows the Lease's name, unless that leaves no room for the suffix.
     String record = workRecord != null ? workRecord
@@ -314,6 +322,10 @@ public final class LeaderElectionCommand implements Callable<Integer> {
     if (watchdogGrace.isNegative()) {
       throw usage("--watchdog-grace must not be negative");
     }
+    // The library's bound for every timing; the three election timings are checked by its
+    // builder, whose messages are mapped to the flags below.
+    atMostMax("--work-interval", workInterval);
+    atMostMax("--watchdog-grace", watchdogGrace);
     if (healthPort < 0 || healthPort > 65535) {
       throw usage("--health-port must be between 0 and 65535 (0 disables), got " + healthPort);
     }
@@ -326,6 +338,13 @@ public final class LeaderElectionCommand implements Callable<Integer> {
     if (!coordinated && (binaryVersion != null || emulationVersion != null)) {
       throw usage((binaryVersion != null ? "--binary-version" : "--emulation-version")
           + " only applies with --coordinated");
+    }
+  }
+
+  private void atMostMax(String flag, Duration value) {
+    if (value.compareTo(Durations.MAX) > 0) {
+      throw usage(flag + " must be at most " + Durations.MAX_IN_WORDS + ", got "
+          + Durations.format(value));
     }
   }
 

@@ -25,16 +25,28 @@ public final class HealthServer implements AutoCloseable {
   }
 
   /**
+   * Binds the port and serves nothing yet: a port that cannot be bound is found before anything
+   * starts, and the endpoints are added by {@link #serve} once the election runs.
+   *
+   * @param port the port, 1-65535
+   * @return the bound, not yet serving server
    * @throws UncheckedIOException if the port cannot be bound
    */
-  public static HealthServer start(int port, LeaderElection election, PrometheusMetrics metrics,
-      Duration watchdogGrace) {
-    HttpServer server;
+  public static HealthServer bind(int port) {
     try {
-      server = HttpServer.create(new InetSocketAddress(port), 0);
+      return new HealthServer(HttpServer.create(new InetSocketAddress(port), 0));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * Serves {@code /healthz}, {@code /readyz} and {@code /metrics} on the bound port.
+   *
+   * @return this server
+   */
+  public HealthServer serve(LeaderElection election, PrometheusMetrics metrics,
+      Duration watchdogGrace) {
     Watchdog watchdog = new Watchdog(election, watchdogGrace);
     server.createContext("/healthz", exchange -> {
       String problem = watchdog.problem();
@@ -53,7 +65,7 @@ public final class HealthServer implements AutoCloseable {
     });
     server.setExecutor(DaemonExecutors.single("health-http"));
     server.start();
-    return new HealthServer(server);
+    return this;
   }
 
   /** The bound port (useful with port 0 in tests... and never 0 here, since 0 disables the server). */

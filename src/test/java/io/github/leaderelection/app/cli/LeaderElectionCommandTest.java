@@ -18,11 +18,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.ParameterException;
@@ -366,5 +368,102 @@ class LeaderElectionCommandTest {
     assertThat(r.code()).isZero();
     assertThat(r.out()).startsWith("leaderelection ");
     assertThat(r.err()).isEmpty();
+  }
+
+  static Stream<Arguments> identitiesThatSplitLogLines() {
+    return Stream.of(
+        Arguments.of("pod\n0", "--identity 'pod\\n0' is invalid: must not contain control"
+            + " characters or line breaks, found \\n at index 3 (it would split or garble log"
+            + " lines)"),
+        Arguments.of("pod-0\r", "found \\r at index 5"),
+        Arguments.of("pod\t0", "--identity 'pod\\t0' is invalid"),
+        Arguments.of("\u001b[31mpod", "--identity '\\u001b[31mpod' is invalid"),
+        Arguments.of("pod\u00850", "found \\u0085 at index 3"),
+        Arguments.of("pod\u20280", "found \\u2028 at index 3"),
+        Arguments.of("pod\u0000", "found \\u0000 at index 3"),
+        Arguments.of("pod\ud800", "--identity 'pod\\ud800' is invalid: must be valid Unicode"
+            + " text, found an unpaired surrogate \\ud800 at index 3"));
+  }
+
+  static Stream<Arguments> durationsOverTheLimit() {
+    String lease = "--lease-duration must be at most 2147483647s (about 68 years: the Lease"
+        + " stores it in seconds as a 32-bit number), got ";
+    return Stream.of(
+        Arguments.of(withName("--lease-duration=9999999999h"), lease + "9999999999h"),
+        Arguments.of(withName("--lease-duration=2147483648s"), lease + "2147483648s"),
+        Arguments.of(withName("--lease-duration=596524h"), lease + "596524h"),
+        Arguments.of(withName("--renew-deadline=9999999999h"),
+            "--renew-deadline must be at most 2147483647s (about 68 years), got 9999999999h"),
+        Arguments.of(withName("--retry-period=9999999999h"),
+            "--retry-period must be at most 2147483647s (about 68 years), got 9999999999h"),
+        Arguments.of(withName("--work-interval=9999999999h"),
+            "--work-interval must be at most 2147483647s (about 68 years), got 9999999999h"),
+        Arguments.of(withName("--watchdog-grace=9999999999h"),
+            "--watchdog-grace must be at most 2147483647s (about 68 years), got 9999999999h"),
+        Arguments.of(withName("--lease-duration=99999999999999999999h"),
+            "Invalid value for option '--lease-duration': '99999999999999999999h' is too long:"
+                + " at most 2147483647s (about 68 years)"));
+  }
+
+  @Nested
+  @DisplayName("small bad inputs: one line naming the flag and the rule, exit 2")
+  class SmallBadInputs {
+
+    @ParameterizedTest(name = "--identity {0}")
+    @MethodSource("io.github.leaderelection.app.cli.LeaderElectionCommandTest#identitiesThatSplitLogLines")
+    @DisplayName("--identity with a control character, line break or unpaired surrogate is"
+        + " refused, shown escaped so the message stays one line")
+    void identityThatSplitsLogLines(String identity, String expected) {
+      assertUsageError(env(), withName("--identity", identity), expected);
+    }
+
+    @Test
+    @DisplayName("an identity from env POD_NAME is held to the same rule, and the message says"
+        + " where it came from")
+    void identityFromPodName() {
+      assertUsageError(env(Map.of("POD_NAME", "pod\na")), withName(),
+          "--identity 'pod\\na' is invalid: must not contain control characters or line breaks,"
+              + " found \\n at index 3 (it would split or garble log lines) (taken from env"
+              + " POD_NAME: set --identity)");
+    }
+
+    @Test
+    @DisplayName("an identity from the host name is held to the same rule, and the message says"
+        + " where it came from")
+    void identityFromTheHostName() {
+      Environment env = new Environment(Map.of(), tmp.resolve("none"), () -> "host\u001b1");
+      assertUsageError(env, withName(), "--identity 'host\\u001b1' is invalid");
+      assertUsageError(env, withName(), "(taken from the host name: set --identity)");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"pod-0", "leaderelection-7d9f8b6c5-x2x9z",
+        "web-0.web.prod.svc.cluster.local", "node-1_2f1c0a3e-8b1d-4c1e-9a55-0f1f2e3d4c5b",
+        "Alice", "pod 0", "\u00fcn\u00ef-\u20ac-\ud83d\ude00"})
+    @DisplayName("ordinary pod names, host names and any printable text are still accepted")
+    void ordinaryIdentitiesPass(String identity) {
+      assertThat(built(settings(env(), withName("--identity", identity))).identity())
+          .isEqualTo(identity);
+      assertThat(built(settings(env(Map.of("POD_NAME", identity)), withName())).identity())
+          .isEqualTo(identity);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.github.leaderelection.app.cli.LeaderElectionCommandTest#durationsOverTheLimit")
+    @DisplayName("a duration over the limit says what the limit is and echoes the value typed")
+    void durationOverTheLimit(String[] args, String expected) {
+      assertUsageError(env(), args, expected);
+    }
+
+    @Test
+    @DisplayName("every duration flag accepts the limit itself, 2147483647s")
+    void theLimitItselfIsAccepted() {
+      Settings s = settings(env(), withName("--lease-duration=2147483647s",
+          "--renew-deadline=2147483646s", "--retry-period=1000000000s",
+          "--work-interval=2147483647s", "--watchdog-grace=2147483647s"));
+      assertThat(built(s).leaseDuration()).isEqualTo(Duration.ofSeconds(Integer.MAX_VALUE));
+      assertThat(s.workInterval()).isEqualTo(Duration.ofSeconds(Integer.MAX_VALUE));
+      assertThat(s.watchdogGrace()).isEqualTo(Duration.ofSeconds(Integer.MAX_VALUE));
+    }
   }
 }
