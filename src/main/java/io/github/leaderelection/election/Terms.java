@@ -59,7 +59,17 @@ final class Terms {
     }
     t.onWorkStopped(c.port::wake);
     acquireTime = LeaderElectionRecord.fromSpec(c.lastWritten().getSpec()).acquireTime();
+    // Published before the stop request is read: a stop() that this read misses sees the term
+    // and ends it itself (its work then never starts).
     term = t;
+    if (c.stopRequested.getAsBoolean()) {
+      // Closed while the answer was being handled: no term, no listener, no work; the stop
+      // releases at once the Lease the write won.
+      term = null;
+      t.end(TermEnd.CLOSED);
+      c.stop();
+      return;
+    }
     log.atInfo().addKeyValue("event", "acquired")
         .log("successfully acquired lease {}", c.config.leaseKey());
     reportLeader(); // the article's order: acquired, "still the leader!", then the work
@@ -69,6 +79,12 @@ final class Terms {
   /** A renewal of {@code current}, sent at {@code sentAt}, was stored. */
   void renewed(Term current, long sentAt, long now) {
     if (!current.extend(sentAt)) {
+      if (current.endReason().orElse(TermEnd.EXPIRED) != TermEnd.EXPIRED) {
+        // Not late: the term was ended meanwhile by a stop, its work or a failure, from another
+        // thread. It ends as that end asks, not as a lapse.
+        check(now);
+        return;
+      }
       log.info("the renewal of lease {} was answered after the renew deadline ({})",
           c.config.leaseKey(), Durations.format(c.config.renewDeadline()));
       end(TermEnd.EXPIRED, "", now);

@@ -53,6 +53,10 @@ class LeaderElectionContractThreadsTest {
         .toList();
   }
 
+  private static List<Thread> named(List<Thread> threads, String prefix) {
+    return threads.stream().filter(t -> t.getName().startsWith(prefix)).toList();
+  }
+
   @Nested
   @DisplayName("the user's threads")
   class UsersThreads {
@@ -178,12 +182,13 @@ class LeaderElectionContractThreadsTest {
           eventually().until(() -> elections.stream().allMatch(LeaderElection::isLeader));
           Thread.sleep(1_000); // a few renewals and units of each: the pools have grown as they will
 
-          List<Thread> elector = liveThreads("leaderelection-elector");
-          List<Thread> apiThreads = liveThreads("leaderelection-api-");
-          List<Thread> listeners = liveThreads("leaderelection-listener-");
-          List<Thread> pooledWork = liveThreads("leaderelection-work-");
-          List<Thread> library = liveThreads("leaderelection-");
-          List<Thread> working = liveThreads("leader-work-");
+          List<Thread> snapshot = liveThreads(""); // one snapshot: threads come and go
+          List<Thread> elector = named(snapshot, "leaderelection-elector");
+          List<Thread> apiThreads = named(snapshot, "leaderelection-api-");
+          List<Thread> listeners = named(snapshot, "leaderelection-listener-");
+          List<Thread> pooledWork = named(snapshot, "leaderelection-work-");
+          List<Thread> library = named(snapshot, "leaderelection-");
+          List<Thread> working = named(snapshot, "leader-work-");
           String all = library.stream().map(Thread::getName).sorted()
               .collect(Collectors.joining(", "));
           assertThat(elector).as(all).hasSize(1);
