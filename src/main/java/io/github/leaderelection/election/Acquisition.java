@@ -33,6 +33,8 @@ final class Acquisition {
   private boolean fresh;
   /** The view version at which we last tried to take back a Lease that names us. */
   private long retakeTriedAtVersion = -1;
+  /** The view version at which we last warned that a Lease being deleted cannot be held. */
+  private long blockedWarnedAtVersion = -1;
   /** No acquisition before this (monotonic): after a step-down, or work that returned. */
   private long stayOutUntil;
   private boolean announceResume;
@@ -120,7 +122,8 @@ final class Acquisition {
     // A watching candidate acts the moment the view allows it, and sleeps until then.
     Decision d = ElectionRules.decide(c.view.snapshot(), now, c.config.identity(), false,
         c.config.coordinated());
-    return d.action() == ElectionRules.Action.WAIT ? d.until() : now;
+    return d.action() == ElectionRules.Action.WAIT || d.action() == ElectionRules.Action.BLOCKED
+        ? d.until() : now;
   }
 
   private void attempt(long now) {
@@ -153,6 +156,19 @@ final class Acquisition {
       case READ -> c.send(Purpose.READ, ApiVerb.GET, null, null, now);
       case WAIT -> {
         recovered();
+        nextAttemptAt = now + delay(false);
+      }
+      case BLOCKED -> {
+        recovered();
+        if (seen.version() != blockedWarnedAtVersion) {
+          blockedWarnedAtVersion = seen.version();
+          log.warn("lease {} is being deleted and only the finalizers {} of another controller keep"
+              + " it; this replica's finalizer is not on it, so nobody can hold it safely and no"
+              + " new lease can be created until that controller removes them (by hand: kubectl"
+              + " patch lease {} -n {} --type=merge -p '{\"metadata\":{\"finalizers\":null}}')",
+              c.config.leaseKey(), LeaseWrites.finalizers(seen.lease()), c.config.leaseName(),
+              c.config.namespace());
+        }
         nextAttemptAt = now + delay(false);
       }
       case STEP_DOWN -> c.terms.stepDownFor(seen, d, now);
@@ -205,6 +221,8 @@ final class Acquisition {
       }
       case FINISH_DELETE -> {
         // The finalizer is gone, so is the Lease. Its last state is our release: nobody's claim.
+        // (Only sent when ours was the last finalizer: none can be added to a Lease being deleted,
+        // and the write is conditional on the state that showed none.)
         c.view.observe(lease, now);
         c.view.observe(null, now);
         conflicted = false;

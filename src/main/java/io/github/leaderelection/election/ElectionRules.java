@@ -11,6 +11,17 @@ package io.github.leaderelection.election;
  * was <em>sent</em>. Every write is conditional on the resourceVersion it was computed from.
  * And the claim survives the Lease being deleted or its holder cleared by hand: only the holder's
  * own release ends it early.
+ *
+ * <p>A held Lease always carries our finalizer ({@link LeaseWrites}), so a hand delete cannot make
+ * it vanish under its holder. When another controller's finalizer holds a Lease being deleted as
+ * well, the deletion waits for that controller, not for us: if ours is on it, the Lease is still
+ * protected and the election simply goes on on it (renewals, releases, take-overs by the usual
+ * rules), and the deletion completes through us once the other finalizer is gone. If ours is not
+ * on it (it was removed while another one remained), nobody may hold it, since no finalizer can be
+ * added to it any more: the replicas wait ({@link Action#BLOCKED}) until it is gone, then create a
+ * new Lease at once. Either way a leader exists within the usual bound (a release at once, a lapsed
+ * holder one lease duration after it was last seen renewing) except in that last case, where it
+ * exists as soon as the other controller has let go.
  */
 final class ElectionRules {
 
@@ -42,7 +53,14 @@ final class ElectionRules {
      * work has stopped): release it and remove the holder's finalizer, so the deletion completes;
      * then it is created anew. See {@link LeaseWrites}.
      */
-    FINISH_DELETE
+    FINISH_DELETE,
+    /**
+     * The Lease is being deleted and another controller's finalizer holds it, but ours is gone:
+     * it may vanish at any moment, so holding it would not be safe (a replica that never saw the
+     * holder would create a new Lease while the holder works), and no new one can be created while
+     * it exists. Take nothing; wait (and warn) until that controller lets go.
+     */
+    BLOCKED
   }
 
   /**
@@ -77,6 +95,11 @@ final class ElectionRules {
     if (coordinated) {
       return coordinated(record, me, leading);
     }
+    // A Lease being deleted that another controller's finalizer holds too: with ours on it, it is
+    // as good as any (the deletion waits for that controller, and ours keeps it protected); without
+    // ours, nobody may hold it.
+    boolean deleting = view.deleting() && !view.deletionHeldByOthers();
+    boolean blocked = view.deletionHeldByOthers() && !view.protectedByUs();
     if (leading) {
       if (record.isHeld() && !record.isHeldBy(me)) {
         return new Decision(Action.STEP_DOWN, 0, record.holderIdentity());
@@ -85,17 +108,20 @@ final class ElectionRules {
         // Not ours: we have not released. Whoever wrote it told the followers to take over now.
         return new Decision(Action.STEP_DOWN, 0, "");
       }
-      if (view.deleting()) {
+      if (deleting || blocked) {
         return new Decision(Action.STEP_DOWN, 0, me); // an operator deleted it: let it go
       }
       // Ours, or deleted / cleared by hand: followers still count our claim, so renewing (or
       // re-creating) the Lease simply continues the term.
       return Decision.of(Action.RENEW);
     }
+    if (blocked) {
+      return new Decision(Action.BLOCKED, Long.MAX_VALUE, record.holderIdentity());
+    }
     // A Lease being deleted is never taken over, only finished off once nobody's claim runs.
-    Action takeOver = view.deleting() ? Action.FINISH_DELETE : Action.TAKE_OVER;
+    Action takeOver = deleting ? Action.FINISH_DELETE : Action.TAKE_OVER;
     if (record.isHeldBy(me)) {
-      return Decision.of(view.deleting() ? Action.FINISH_DELETE : Action.RETAKE);
+      return Decision.of(deleting ? Action.FINISH_DELETE : Action.RETAKE);
     }
     if (record.isHeld()) {
       long until = view.observedAt() + view.durationNanos();

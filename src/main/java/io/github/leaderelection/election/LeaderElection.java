@@ -45,7 +45,12 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Never two leaders at once</b>, given unique identities: a term ends
  *       {@code renewDeadline} after its last renewal was <em>sent</em>, while followers wait
  *       {@code leaseDuration} after they last <em>saw</em> it change; every write is conditional
- *       on the Lease's resourceVersion; a Lease deleted or cleared by hand is waited out.</li>
+ *       on the Lease's resourceVersion; a Lease deleted or cleared by hand is waited out. A held
+ *       Lease carries the finalizer {@code leaderelection.github.io/holder}, so a hand delete
+ *       cannot make it vanish under its holder; while another controller's finalizer also holds a
+ *       Lease being deleted, the election goes on on it with the usual bounds, and a Lease being
+ *       deleted that only another controller's finalizer holds is held by nobody until it is
+ *       gone.</li>
  *   <li><b>Listeners never stall renewals</b>: they run on their own executor, one call at a
  *       time per election and in order; {@code startedLeading} and {@code stoppedLeading} exactly
  *       once each per term (see {@link LeadershipListener}).</li>

@@ -41,6 +41,19 @@ final class LeaseView {
       return LeaseWrites.isDeleting(lease);
     }
 
+    /**
+     * Marked for deletion, but another controller's finalizer holds it too: removing ours would
+     * not complete the deletion (see {@link LeaseWrites}).
+     */
+    public boolean deletionHeldByOthers() {
+      return deleting() && LeaseWrites.hasOtherFinalizers(lease);
+    }
+
+    /** Carries our finalizer: it cannot vanish while a replica holds it. */
+    public boolean protectedByUs() {
+      return LeaseWrites.hasOurFinalizer(lease);
+    }
+
     /** The holder's claim as this replica sees it: the record's holder, else the last one seen. */
     public boolean lastHolderKnown() {
       return !lastHolder.isEmpty();
@@ -93,11 +106,12 @@ final class LeaseView {
       }
       LeaderElectionRecord next = LeaderElectionRecord.fromSpec(seen.getSpec());
       boolean changed = lease == null || !next.equals(record);
-      // Being marked for deletion is news (it changes what may be done), but not a renewal: the
-      // holder's claim is still counted from its last write.
-      boolean markedForDeletion = LeaseWrites.isDeleting(seen) && !LeaseWrites.isDeleting(lease);
+      // Being marked for deletion is news (it changes what may be done), and so is a change of
+      // the finalizers that hold a Lease being deleted; but neither is a renewal: the holder's
+      // claim is still counted from its last write.
+      boolean deletionNews = deletionState(seen) != deletionState(lease);
       lease = seen;
-      if (markedForDeletion && !changed) {
+      if (deletionNews && !changed) {
         version++;
         return true;
       }
@@ -166,6 +180,18 @@ final class LeaseView {
   long durationNanos(LeaderElectionRecord r) {
     return r.leaseDurationSeconds() > 0 ? r.leaseDurationSeconds() * 1_000_000_000L
         : defaultDurationNanos;
+  }
+
+  /**
+   * What a Lease's deletion state allows: not being deleted (0); being deleted, and held by our
+   * finalizer only (1), by others' only (2), or by both (3).
+   */
+  private static int deletionState(Lease lease) {
+    if (!LeaseWrites.isDeleting(lease)) {
+      return 0;
+    }
+    return (LeaseWrites.hasOurFinalizer(lease) ? 1 : 0)
+        + (LeaseWrites.hasOtherFinalizers(lease) ? 2 : 0);
   }
 
   /**

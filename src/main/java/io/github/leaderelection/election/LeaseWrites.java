@@ -20,6 +20,17 @@ import java.util.TreeMap;
  * observed can make a hand delete safe: a replica that did not see the holder, or missed a create
  * and the delete after it, cannot tell a deleted Lease from one that never existed. A release
  * removes the finalizer too, so an unheld Lease can always be deleted at once.
+ *
+ * <p><b>Another controller's finalizer</b> beside ours changes one thing: removing ours no longer
+ * completes a deletion, and while the old Lease exists no new one can be created (409
+ * AlreadyExists, "object is being deleted"). Ours is then never removed while another finalizer
+ * remains (a release keeps it): the Lease stays protected, and the election goes on on it, marked
+ * for deletion, until the other controller removes its finalizer; the deletion then completes
+ * through us as above. No finalizer can be added to a Lease being deleted (422 Forbidden), so a
+ * Lease being deleted that carries another controller's finalizer but not ours cannot be made
+ * safe to hold (it may vanish under its holder at any moment, and a replica that never saw the
+ * holder would then create a new one): nobody holds it, and a new Lease is created once it is
+ * gone (see {@link ElectionRules}).
  */
 final class LeaseWrites {
 
@@ -63,6 +74,23 @@ final class LeaseWrites {
         && lease.getMetadata().getDeletionTimestamp() != null;
   }
 
+  /** The Lease's finalizers (never null). */
+  static List<String> finalizers(Lease lease) {
+    return lease == null || lease.getMetadata() == null
+        || lease.getMetadata().getFinalizers() == null ? List.of()
+        : lease.getMetadata().getFinalizers();
+  }
+
+  /** Carries our finalizer. */
+  static boolean hasOurFinalizer(Lease lease) {
+    return finalizers(lease).contains(FINALIZER);
+  }
+
+  /** Carries a finalizer other than ours: removing ours alone does not complete a deletion. */
+  static boolean hasOtherFinalizers(Lease lease) {
+    return finalizers(lease).stream().anyMatch(f -> !FINALIZER.equals(f));
+  }
+
   private static void finish(Lease lease, LeaderElectionRecord record, Map<String, String> labels,
       boolean finalize) {
     if (!labels.isEmpty()) {
@@ -79,7 +107,12 @@ final class LeaseWrites {
     List<String> finalizers = lease.getMetadata().getFinalizers() == null ? new ArrayList<>()
         : new ArrayList<>(lease.getMetadata().getFinalizers());
     if (!record.isHeld()) {
-      finalizers.remove(FINALIZER); // released, or a deletion finished off: nobody to protect
+      // Released, or a deletion finished off: nobody to protect. But while another controller's
+      // finalizer holds the Lease, removing ours completes nothing, and ours could never be put
+      // back on it once it is being deleted: it stays, so the next holder is protected too.
+      if (!hasOtherFinalizers(lease)) {
+        finalizers.remove(FINALIZER);
+      }
     } else if (!isDeleting(lease) && !finalizers.contains(FINALIZER)) {
       finalizers.add(FINALIZER); // (no new finalizer may be added to a Lease being deleted)
     }

@@ -214,6 +214,10 @@ final class SimApiServer {
         && Objects.equals(labels(next), labels(stored))) {
       return Campaign.Reply.ok(copy(stored)); // a no-op update: nothing stored, no new version
     }
+    if (deleting && finalizers(next).contains(FOREIGN_FINALIZER) && next.getSpec()
+        .getHolderIdentity() != null && !next.getSpec().getHolderIdentity().isEmpty()) {
+      heldWhileForeignDeleting++;
+    }
     put(next);
     return Campaign.Reply.ok(copy(stored));
   }
@@ -318,6 +322,12 @@ final class SimApiServer {
     if (LeaseWrites.isDeleting(stored)) {
       return; // already being deleted: nothing changes
     }
+    if (finalizers(stored).contains(FOREIGN_FINALIZER)) {
+      foreignDeletes++;
+      if (!finalizers(stored).contains(LeaseWrites.FINALIZER)) {
+        foreignOnlyDeletes++;
+      }
+    }
     Lease next = copy(stored);
     next.getMetadata().setDeletionTimestamp(
         EPOCH.plusNanos(clock.getAsLong()).truncatedTo(ChronoUnit.SECONDS).toString());
@@ -342,6 +352,76 @@ final class SimApiServer {
     Lease next = copy(stored);
     next.getMetadata().setFinalizers(null);
     put(next);
+  }
+
+  /** The finalizer of another controller that also manages the Lease (issue 18). */
+  static final String FOREIGN_FINALIZER = "example.com/other-controller";
+  private int foreignAdded;
+  private int foreignRemoved;
+  /** Hand deletes that marked a Lease carrying the other controller's finalizer. */
+  private int foreignDeletes;
+  /** Of those, the ones whose Lease did not carry ours: nobody may hold it until it is gone. */
+  private int foreignOnlyDeletes;
+  /** Writes of a held record stored on a Lease being deleted that the other finalizer holds. */
+  private int heldWhileForeignDeleting;
+
+  /**
+   * Another controller adds its finalizer to the Lease, or removes it again, as it sees fit: added
+   * only while the Lease is not being deleted (Kubernetes refuses new finalizers then), removed
+   * at any time; if it was the last finalizer of a Lease being deleted, the Lease is gone.
+   */
+  void foreignController() {
+    if (stored == null) {
+      return;
+    }
+    if (finalizers(stored).contains(FOREIGN_FINALIZER)) {
+      foreignLetsGo();
+    } else if (!LeaseWrites.isDeleting(stored)) {
+      Lease next = copy(stored);
+      List<String> f = new ArrayList<>(finalizers(next));
+      f.add(FOREIGN_FINALIZER);
+      next.getMetadata().setFinalizers(f);
+      foreignAdded++;
+      put(next);
+    }
+  }
+
+  /** The other controller removes its finalizer, if it is on the Lease. */
+  void foreignLetsGo() {
+    if (stored == null || !finalizers(stored).contains(FOREIGN_FINALIZER)) {
+      return;
+    }
+    Lease next = copy(stored);
+    List<String> f = new ArrayList<>(finalizers(next));
+    f.remove(FOREIGN_FINALIZER);
+    next.getMetadata().setFinalizers(f.isEmpty() ? null : f);
+    foreignRemoved++;
+    if (LeaseWrites.isDeleting(stored) && f.isEmpty()) {
+      remove();
+      deletionsFinished++;
+      return;
+    }
+    put(next);
+  }
+
+  /**
+   * A Lease being deleted that only the other controller's finalizer holds: nobody may hold it
+   * (ours can no longer be added), so a leader exists only once that controller lets go.
+   */
+  boolean blockedByForeignFinalizer() {
+    return stored != null && LeaseWrites.isDeleting(stored)
+        && finalizers(stored).contains(FOREIGN_FINALIZER)
+        && !finalizers(stored).contains(LeaseWrites.FINALIZER);
+  }
+
+  /**
+   * The other controller's finalizer: added, removed, hand deletes it held up, held records
+   * written on a Lease it held up while being deleted (the election going on on it), and hand
+   * deletes of a Lease that carried it but not ours.
+   */
+  int[] foreignFinalizers() {
+    return new int[] {foreignAdded, foreignRemoved, foreignDeletes, heldWhileForeignDeleting,
+        foreignOnlyDeletes};
   }
 
   /** Removes the holder and keeps the duration: not a release, which only the holder writes. */

@@ -18,10 +18,15 @@ final class SimSchedule {
    * HAND_DELETE is {@code kubectl delete}: a held Lease carries the holder's finalizer, so it is
    * only marked for deletion. Removing that finalizer by hand is not among the faults: it is an
    * operator overriding the safety mechanism (see {@link SimApiServer#handDelete()}).
+   * FOREIGN_FINALIZER is another controller adding its own finalizer to the Lease, or removing it
+   * ({@link SimApiServer#foreignController()}): a hand delete then no longer completes when ours
+   * is removed. When faults stop, that controller keeps its finalizer half of the time, unless the
+   * Lease is being deleted and only its finalizer holds it: then nobody may hold the Lease, and a
+   * leader exists only once that controller lets go (the documented behaviour), so it does.
    */
   enum Fault {
     PAUSE(3), PARTITION(2), SIGTERM(2), SIGKILL(1), HAND_DELETE(1), HAND_CLEAR_HOLDER(1),
-    HAND_MAX_TRANSITIONS(0.5), WATCH_DOWN(1), SERVER_FREEZE(1);
+    HAND_MAX_TRANSITIONS(0.5), WATCH_DOWN(1), SERVER_FREEZE(1), FOREIGN_FINALIZER(1);
 
     final double weight;
 
@@ -164,6 +169,13 @@ final class SimSchedule {
       world.scheduler().at(t, this::inject);
     }
 
+    boolean foreignKeeps = plan.nextBoolean();
+    world.scheduler().at(quietAt, () -> {
+      if (!foreignKeeps || world.server().blockedByForeignFinalizer()) {
+        world.server().foreignLetsGo();
+      }
+    });
+
     long bound = livenessBound(config);
     long checkFrom = quietAt + bound;
     long releaseAt = checkFrom + 5 * SimWorld.SECOND;
@@ -252,6 +264,7 @@ final class SimSchedule {
           target.watchDown(world.uniform(SimWorld.SECOND / 2, 20 * SimWorld.SECOND));
         }
       }
+      case FOREIGN_FINALIZER -> world.server().foreignController();
       case SERVER_FREEZE -> world.server().freezeUntil(
           world.clipToQuiet(world.now() + world.uniform(SimWorld.SECOND, 12 * SimWorld.SECOND)));
       default -> throw new IllegalStateException(fault.name());

@@ -3,6 +3,8 @@ package io.github.leaderelection.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.github.leaderelection.harness.Replica;
 import io.github.leaderelection.harness.WorkLog;
 import java.time.Duration;
@@ -67,6 +69,128 @@ class EdgePathsIT extends ReplicaTestSupport {
     System.out.printf("S1 %s: 3 hand deletes during 1.5 s holder pauses: Lease kept (marked) while"
         + " the holder paused, new Lease %s ms after the holder woke, overlapping terms %d%n",
         mode, handoverMillis, WorkLog.overlaps(replicas.replicas()).size());
+  }
+
+  private static final String FOREIGN = "example.com/other-controller";
+  private static final String OURS = "leaderelection.github.io/holder";
+
+  /** Sets the Lease's finalizers, as another controller (or kubectl patch) would: unconditional. */
+  private void setFinalizers(List<String> finalizers) {
+    String json = finalizers.isEmpty() ? "null" : finalizers.stream()
+        .map(f -> "\"" + f + "\"").collect(java.util.stream.Collectors.joining(",", "[", "]"));
+    replicas.withAdmin(c -> c.leases().inNamespace(replicas.namespace())
+        .withName(replicas.leaseName()).patch(PatchContext.of(PatchType.JSON_MERGE),
+            "{\"metadata\":{\"finalizers\":" + json + "}}"));
+  }
+
+  private static List<String> finalizersOf(Lease lease) {
+    return lease == null || lease.getMetadata().getFinalizers() == null ? List.of()
+        : lease.getMetadata().getFinalizers();
+  }
+
+  /** The latest unit of work of anyone, or null. */
+  private Instant lastUnit() {
+    return replicas.replicas().stream().flatMap(r -> WorkLog.units(r).stream())
+        .map(WorkLog.Unit::at).max(Comparator.naturalOrder()).orElse(null);
+  }
+
+  @Test
+  @DisplayName("Issue 18: a Lease that another controller's finalizer also holds, deleted by hand, is led on until that controller lets go (SIGKILL and SIGTERM handovers on it within the usual bounds); one whose only finalizer is the other controller's is held by nobody; a new Lease is led at once when the old one goes; never two leaders")
+  void aForeignFinalizerNeitherLoopsNorOverlaps(TestInfo info) throws Exception {
+    replicas(info, FAST).startAll("replica", 4);
+    Replica first = awaitSingleLeader(Duration.ofSeconds(30));
+    await(Duration.ofSeconds(10)).until(() -> WorkLog.units(first).size() >= 3);
+    setFinalizers(List.of(OURS, FOREIGN));
+    String uid = replicas.lease().getMetadata().getUid();
+    replicas.withAdmin(c -> c.leases().inNamespace(replicas.namespace())
+        .withName(replicas.leaseName()).delete());
+    Lease marked = replicas.lease();
+    assertThat(marked.getMetadata().getDeletionTimestamp()).isNotNull();
+
+    // 1. The holder leads on: the same term, its work goes on, no create loop.
+    Thread.sleep(6_000); // 1.5 lease durations
+    Lease stillMarked = replicas.lease();
+    assertThat(stillMarked.getMetadata().getUid()).isEqualTo(uid);
+    assertThat(stillMarked.getMetadata().getDeletionTimestamp()).isNotNull();
+    assertThat(finalizersOf(stillMarked)).containsExactlyInAnyOrder(OURS, FOREIGN);
+    assertThat(replicas.holder()).isEqualTo(first.identity());
+    assertThat(first.believesLeading()).isTrue();
+    assertThat(lastUnit()).as("work goes on").isAfter(Instant.now().minusSeconds(1));
+
+    // 2. SIGKILL of the holder: a follower takes the marked Lease over once the claim ran out.
+    first.kill();
+    long killed = System.nanoTime();
+    awaitThat(Duration.ofSeconds(15), "a new holder on the marked Lease",
+        () -> !replicas.holder().isEmpty() && !replicas.holder().equals(first.identity()));
+    long killTakeoverMillis = (System.nanoTime() - killed) / 1_000_000;
+    Replica second = awaitSingleLeader(Duration.ofSeconds(10));
+    assertThat(replicas.lease().getMetadata().getUid()).isEqualTo(uid);
+    assertThat(finalizersOf(replicas.lease())).containsExactlyInAnyOrder(OURS, FOREIGN);
+    await(Duration.ofSeconds(10)).until(() -> WorkLog.units(second).size() >= 2);
+
+    // 3. SIGTERM of that holder: its release keeps our finalizer; the last one takes over at once.
+    second.terminate();
+    long terminated = System.nanoTime();
+    awaitThat(Duration.ofSeconds(15), "a third holder on the marked Lease",
+        () -> !replicas.holder().isEmpty() && !replicas.holder().equals(second.identity()));
+    long releaseTakeoverMillis = (System.nanoTime() - terminated) / 1_000_000;
+    Replica third = awaitSingleLeader(Duration.ofSeconds(10));
+    assertThat(replicas.lease().getMetadata().getUid()).isEqualTo(uid);
+    assertThat(finalizersOf(replicas.lease())).containsExactlyInAnyOrder(OURS, FOREIGN);
+    await(Duration.ofSeconds(10)).until(() -> WorkLog.units(third).size() >= 2);
+
+    // 4. The other controller lets go: the deletion completes through us, a new Lease is led.
+    setFinalizers(List.of(OURS));
+    long letGo = System.nanoTime();
+    awaitThat(Duration.ofSeconds(15), "a new Lease with a holder", () -> {
+      Lease now = replicas.lease();
+      return now != null && !uid.equals(now.getMetadata().getUid())
+          && now.getSpec().getHolderIdentity() != null
+          && !now.getSpec().getHolderIdentity().isEmpty();
+    });
+    long newLeaseMillis = (System.nanoTime() - letGo) / 1_000_000;
+    Replica fourth = awaitSingleLeader(Duration.ofSeconds(10));
+    await(Duration.ofSeconds(10)).until(() -> WorkLog.units(fourth).size() >= 2);
+
+    // 5. The state the old version's loop left: being deleted, only the other finalizer on it.
+    setFinalizers(List.of(OURS, FOREIGN));
+    String uid2 = replicas.lease().getMetadata().getUid();
+    replicas.withAdmin(c -> c.leases().inNamespace(replicas.namespace())
+        .withName(replicas.leaseName()).delete());
+    setFinalizers(List.of(FOREIGN));
+    long blockedAt = System.nanoTime();
+    awaitThat(Duration.ofSeconds(10), "the holder steps down",
+        () -> replicas.selfDeclaredLeaders().isEmpty());
+    long stepDownMillis = (System.nanoTime() - blockedAt) / 1_000_000;
+    Instant quietFrom = Instant.now().plusMillis(500);
+    Thread.sleep(6_000);
+    Instant quietTo = Instant.now();
+    assertThat(replicas.replicas().stream().flatMap(r -> WorkLog.units(r).stream())
+        .filter(u -> u.at().isAfter(quietFrom) && u.at().isBefore(quietTo)))
+        .as("nobody works on a Lease that may vanish under it").isEmpty();
+    assertThat(replicas.lease().getMetadata().getUid()).isEqualTo(uid2);
+    assertThat(finalizersOf(replicas.lease())).containsExactly(FOREIGN);
+    assertThat(fourth.logged("is being deleted and only the finalizers")).isTrue();
+    setFinalizers(List.of());
+    long gone = System.nanoTime();
+    Replica fifth = awaitSingleLeader(Duration.ofSeconds(15));
+    long blockedNewLeaseMillis = (System.nanoTime() - gone) / 1_000_000;
+    assertThat(replicas.lease().getMetadata().getUid()).isNotEqualTo(uid2);
+    await(Duration.ofSeconds(10)).until(() -> WorkLog.units(fifth).size() >= 2);
+
+    assertNoOverlappingWork();
+    long creates409 = replicas.replicas().stream()
+        .mapToLong(r -> r.count(t -> t.contains("AlreadyExists"))).sum();
+    System.out.printf("Issue 18 foreign finalizer (lease 4 s, renew 3 s, retry 500 ms): marked"
+        + " Lease led on; SIGKILL takeover %d ms, SIGTERM takeover %d ms (same Lease); new Lease"
+        + " %d ms after the other finalizer went; only-foreign-finalizer: step-down %d ms, nobody"
+        + " working 6 s, new leader %d ms after it went; AlreadyExists lines %d; overlapping terms"
+        + " %d%n", killTakeoverMillis, releaseTakeoverMillis, newLeaseMillis, stepDownMillis,
+        blockedNewLeaseMillis, creates409, WorkLog.overlaps(replicas.replicas()).size());
+    assertThat(killTakeoverMillis).as("lease duration + retry jitter + margin").isLessThan(7_000);
+    assertThat(releaseTakeoverMillis).as("a release is taken at once").isLessThan(2_000);
+    assertThat(newLeaseMillis).isLessThan(5_000);
+    assertThat(blockedNewLeaseMillis).isLessThan(5_000);
   }
 
   @Test
