@@ -202,8 +202,9 @@ final class Acquisition {
             new LeaderElectionRecord(me, duration, wall, wall, transitions), now);
       }
       case RETAKE -> {
-        log.info("lease {} names this replica, which is not leading (restarted, or a renewal"
-            + " stored late); taking it back as a new term", c.config.leaseKey());
+        log.info("lease {} names this replica, which is not leading (a renewal of this process"
+            + " stored late, or named by the server); taking it back as a new term",
+            c.config.leaseKey());
         c.send(Purpose.RETAKE, ApiVerb.UPDATE, seen.lease(),
             new LeaderElectionRecord(me, duration, wall, wall, old.leaseTransitions()), now);
       }

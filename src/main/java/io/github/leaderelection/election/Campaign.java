@@ -273,8 +273,9 @@ final class Campaign {
     boolean finalize = !config.coordinated(); // the server manages a coordinated Lease
     Lease toSend = record == null ? null : verb == ApiVerb.CREATE
         ? LeaseWrites.forCreate(config.namespace(), config.leaseName(), record,
-            config.leaseLabels(), finalize)
-        : LeaseWrites.forUpdate(base, record, config.leaseLabels(), finalize);
+            config.leaseLabels(), finalize, config.ownIncarnation())
+        : LeaseWrites.forUpdate(base, record, config.leaseLabels(), finalize,
+            config.ownIncarnation());
     Request request = new Request(++nextRequestId, purpose, verb, base, record, toSend, now,
         deadline);
     inFlight = request;

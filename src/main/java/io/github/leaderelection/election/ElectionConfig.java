@@ -44,7 +44,8 @@ record ElectionConfig(
     boolean watch,
     boolean coordinated,
     java.util.Map<String, String> leaseLabels,
-    Duration requeueDelay) {
+    Duration requeueDelay,
+    String incarnation) {
 
   /** client-go's factor: a renew loop must fit a few retries before its deadline. */
   public static final double JITTER_FACTOR = 1.2;
@@ -74,6 +75,30 @@ record ElectionConfig(
       throw new IllegalArgumentException(badIdentity);
     }
     leaseLabels = java.util.Map.copyOf(leaseLabels == null ? java.util.Map.of() : leaseLabels);
+    incarnation = incarnation == null ? Incarnation.newId() : incarnation;
+  }
+
+  /** With a fresh incarnation (see {@link Incarnation}): one per election instance. */
+  public ElectionConfig(String namespace, String leaseName, String identity,
+      Duration leaseDuration, Duration renewDeadline, Duration retryPeriod,
+      boolean releaseOnCancel, boolean watch, boolean coordinated,
+      java.util.Map<String, String> leaseLabels, Duration requeueDelay) {
+    this(namespace, leaseName, identity, leaseDuration, renewDeadline, retryPeriod,
+        releaseOnCancel, watch, coordinated, leaseLabels, requeueDelay, null);
+  }
+
+  /** This configuration for another process of the same identity (the simulation's). */
+  ElectionConfig withIncarnation(String other) {
+    return new ElectionConfig(namespace, leaseName, identity, leaseDuration, renewDeadline,
+        retryPeriod, releaseOnCancel, watch, coordinated, leaseLabels, requeueDelay, other);
+  }
+
+  /**
+   * The incarnation this election writes and recognises as its own, or null in coordinated mode
+   * (the server writes the holder there; see {@link Incarnation}).
+   */
+  String ownIncarnation() {
+    return coordinated ? null : incarnation;
   }
 
   /** The usual election: replicas compete for the Lease themselves; no labels. */

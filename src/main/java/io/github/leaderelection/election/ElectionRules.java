@@ -39,9 +39,10 @@ final class ElectionRules {
     /** The previous holder's claim has ended (expired or released): write our record. */
     TAKE_OVER,
     /**
-     * The Lease names us while we do not lead (we restarted, or a renewal was stored after we
-     * stepped down). Nobody else can be working under our name: take it back at once as a new
-     * term, rather than leave the group leaderless until it expires.
+     * The Lease names this very process while it does not lead (a renewal of ours was stored after
+     * we stepped down; another process of our identity is somebody else, see
+     * {@link Incarnation}). Nobody else can be working as this process: take it back at once as a
+     * new term, rather than leave the group leaderless until it expires.
      */
     RETAKE,
     /** Someone else's claim is still running: wait until {@link Decision#until()}. */

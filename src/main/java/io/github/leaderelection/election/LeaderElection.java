@@ -538,6 +538,7 @@ public final class LeaderElection implements AutoCloseable {
     private ElectionMetrics metrics = ElectionMetrics.NONE;
     private Executor listenerExecutor;
     private ThreadFactory workThreadFactory;
+    private String incarnation;
 
     private Builder(KubernetesClient client) {
       this.client = client;
@@ -776,6 +777,12 @@ public final class LeaderElection implements AutoCloseable {
       return this;
     }
 
+    /** Tests only (package-private): a Lease written by hand as this very instance's. */
+    Builder incarnation(String id) {
+      this.incarnation = id;
+      return this;
+    }
+
     /**
      * Where the threads of each term's work come from; e.g. {@code Thread.ofVirtual().factory()}
      * on Java 21+. With a factory, every term's work (whole-term or periodic) runs on one thread
@@ -880,7 +887,7 @@ public final class LeaderElection implements AutoCloseable {
       }
       Duration requeue = requeueDelay != null ? requeueDelay : retryPeriod;
       return new ElectionConfig(namespace, name, identity, leaseDuration, renewDeadline,
-          retryPeriod, releaseOnClose, watch, coordinated, labels, requeue);
+          retryPeriod, releaseOnClose, watch, coordinated, labels, requeue, incarnation);
     }
 
     private static void requireSet(String field, Duration value) {

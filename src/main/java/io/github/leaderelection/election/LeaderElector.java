@@ -74,7 +74,8 @@ final class LeaderElector implements Runnable {
     this.ticker = ticker;
     this.elector = elector;
     this.io = io;
-    this.view = new LeaseView(config.leaseDuration().toNanos());
+    this.view = new LeaseView(config.leaseDuration().toNanos(), config.identity(),
+        config.ownIncarnation());
     // Contained: a listener that throws is logged, and the election goes on.
     this.campaign = new Campaign(config, view, ticker, new ApiPort(),
         new Listeners(List.of(listener)), new ContainedMetrics(metrics),

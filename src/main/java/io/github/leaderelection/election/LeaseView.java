@@ -63,6 +63,8 @@ final class LeaseView {
   /** Not a monitor: the renewal path never pins a virtual thread. */
   private final ReentrantLock lock = new ReentrantLock();
   private final long defaultDurationNanos;
+  private final String identity;
+  private final String incarnation;
   private boolean known;
   private Lease lease;
   private LeaderElectionRecord record = LeaderElectionRecord.ABSENT;
@@ -77,7 +79,20 @@ final class LeaseView {
    *     none (rather than treating such a record as expired)
    */
   public LeaseView(long defaultDurationNanos) {
+    this(defaultDurationNanos, null, null);
+  }
+
+  /**
+   * The view of the election instance ({@code identity}, {@code incarnation}): a Lease naming our
+   * identity under another incarnation is seen as held by somebody else (see
+   * {@link Incarnation}).
+   *
+   * @param incarnation ours, or null to compare identities only
+   */
+  public LeaseView(long defaultDurationNanos, String identity, String incarnation) {
     this.defaultDurationNanos = defaultDurationNanos;
+    this.identity = identity;
+    this.incarnation = incarnation;
   }
 
   /**
@@ -104,7 +119,8 @@ final class LeaseView {
       if (lease != null && isOlder(seen, lease)) {
         return false;
       }
-      LeaderElectionRecord next = LeaderElectionRecord.fromSpec(seen.getSpec());
+      LeaderElectionRecord next = identity == null ? LeaderElectionRecord.fromSpec(seen.getSpec())
+          : Incarnation.seenBy(seen, identity, incarnation);
       boolean changed = lease == null || !next.equals(record);
       // Being marked for deletion is news (it changes what may be done), and so is a change of
       // the finalizers that hold a Lease being deleted; but neither is a renewal: the holder's

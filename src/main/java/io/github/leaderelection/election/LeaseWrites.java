@@ -43,13 +43,22 @@ final class LeaseWrites {
   /** The Lease to create, holding {@code record}. */
   public static Lease forCreate(String namespace, String name, LeaderElectionRecord record,
       Map<String, String> labels, boolean finalize) {
+    return forCreate(namespace, name, record, labels, finalize, null);
+  }
+
+  /**
+   * The Lease to create, holding {@code record} under {@code incarnation} (see
+   * {@link Incarnation}; null writes none).
+   */
+  public static Lease forCreate(String namespace, String name, LeaderElectionRecord record,
+      Map<String, String> labels, boolean finalize, String incarnation) {
     LeaseSpec spec = new LeaseSpec();
     record.applyTo(spec);
     Lease lease = new LeaseBuilder()
         .withNewMetadata().withNamespace(namespace).withName(name).endMetadata()
         .withSpec(spec)
         .build();
-    finish(lease, record, labels, finalize);
+    finish(lease, record, labels, finalize, incarnation);
     return lease;
   }
 
@@ -59,12 +68,22 @@ final class LeaseWrites {
    */
   public static Lease forUpdate(Lease base, LeaderElectionRecord record, Map<String, String> labels,
       boolean finalize) {
+    return forUpdate(base, record, labels, finalize, null);
+  }
+
+  /**
+   * {@code base} with {@code record} written into it under {@code incarnation} (see
+   * {@link Incarnation}: set while the record is held, removed by a release; null leaves the
+   * annotation as it is).
+   */
+  public static Lease forUpdate(Lease base, LeaderElectionRecord record, Map<String, String> labels,
+      boolean finalize, String incarnation) {
     Lease next = new LeaseBuilder(base).build();
     if (next.getSpec() == null) {
       next.setSpec(new LeaseSpec());
     }
     record.applyTo(next.getSpec());
-    finish(next, record, labels, finalize);
+    finish(next, record, labels, finalize, incarnation);
     return next;
   }
 
@@ -92,7 +111,19 @@ final class LeaseWrites {
   }
 
   private static void finish(Lease lease, LeaderElectionRecord record, Map<String, String> labels,
-      boolean finalize) {
+      boolean finalize, String incarnation) {
+    if (incarnation != null) {
+      Map<String, String> annotations = new TreeMap<>();
+      if (lease.getMetadata().getAnnotations() != null) {
+        annotations.putAll(lease.getMetadata().getAnnotations());
+      }
+      if (record.isHeld()) {
+        annotations.put(Incarnation.ANNOTATION, incarnation);
+      } else {
+        annotations.remove(Incarnation.ANNOTATION); // released: no holder, no incarnation
+      }
+      lease.getMetadata().setAnnotations(annotations.isEmpty() ? null : annotations);
+    }
     if (!labels.isEmpty()) {
       Map<String, String> merged = new TreeMap<>();
       if (lease.getMetadata().getLabels() != null) {

@@ -158,8 +158,8 @@ final class Release {
   /** After a 409 on the release: a renewal of ours may have landed late. Read and try once more. */
   private void releaseAgain(Lease lease, long now) {
     c.view.observe(lease, now);
-    if (lease != null && LeaderElectionRecord.fromSpec(lease.getSpec())
-        .isHeldBy(c.config.identity()) && now < deadline) {
+    if (lease != null && Incarnation.seenBy(lease, c.config).isHeldBy(c.config.identity())
+        && now < deadline) {
       send(Purpose.RELEASE, lease, now);
       return;
     }

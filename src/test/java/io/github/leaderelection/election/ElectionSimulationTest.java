@@ -332,6 +332,28 @@ class ElectionSimulationTest {
     }
 
     @Test
+    @DisplayName("Twin processes of one identity (the old one cut off, still running): with the"
+        + " incarnation rule off, their terms overlap and the checker reports it; with it on, none"
+        + " do")
+    void twinsWithoutIncarnationsAreCaught() {
+      int overlapsOff = 0;
+      int overlapsOn = 0;
+      int twins = 0;
+      for (long seed = 1; seed <= 200; seed++) {
+        SimSchedule.Outcome off = SimSchedule.run(seed, false, true, false).outcome();
+        overlapsOff += off.overlaps();
+        SimSchedule.Outcome on = SimSchedule.run(seed, false, true, true).outcome();
+        overlapsOn += on.overlaps();
+        twins += on.faults()[SimSchedule.Fault.TWIN.ordinal()];
+      }
+      System.out.println("200 schedules, " + twins + " twins started: " + overlapsOff
+          + " overlapping terms with the incarnation rule off, " + overlapsOn + " with it on");
+      assertThat(twins).isPositive();
+      assertThat(overlapsOff).as("the rule is needed").isPositive();
+      assertThat(overlapsOn).isZero();
+    }
+
+    @Test
     @DisplayName("The checker is not vacuous: a term whose fencing token is not above the last"
         + " term's is reported")
     void tokenNotIncreasingIsCaught() {

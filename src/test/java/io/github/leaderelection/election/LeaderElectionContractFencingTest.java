@@ -235,9 +235,11 @@ class LeaderElectionContractFencingTest {
           api.fail(c -> isLeasePut(c) && c.body() != null
               && c.body().contains("\"holderIdentity\":\"a\""), 503, "ServiceUnavailable",
               "A is cut off (test)");
-          takeOver(api, "b", 10); // B's term is written; B takes it back as a new term at start
-          b = longLeaseElection(api, "b").periodicWork(Duration.ofMillis(100), IDLE).build()
-              .start();
+          // B's term is written as B's own (its incarnation); B takes it back as a new term at
+          // start, as a renewal of its own stored late.
+          takeOver(api, "b", 10, "b-1");
+          b = longLeaseElection(api, "b").incarnation("b-1")
+              .periodicWork(Duration.ofMillis(100), IDLE).build().start();
           Term newer = nextTerm(b, new ArrayList<>());
           assertThat(newer.fencingToken()).isGreaterThan(stale.fencingToken());
           newer.fencedUpdate(target(api), write("b", edits));

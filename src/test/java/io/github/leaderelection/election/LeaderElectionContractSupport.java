@@ -84,12 +84,21 @@ final class LeaderElectionContractSupport {
    * conditional on the version it read (again if a renewal got in between).
    */
   static Lease takeOver(MockApi api, String holder, int durationSeconds) {
+    return takeOver(api, holder, durationSeconds, null);
+  }
+
+  /**
+   * As {@link #takeOver(MockApi, String, int)}, written as the election instance of incarnation
+   * {@code incarnation} would ({@link LeaderElection.Builder#incarnation}): that instance takes it
+   * back at once as its own.
+   */
+  static Lease takeOver(MockApi api, String holder, int durationSeconds, String incarnation) {
     for (int attempt = 1; ; attempt++) {
       LeaderElectionRecord now = api.record();
       Instant wall = Instant.now();
       try {
         return api.writeRecord(new LeaderElectionRecord(holder, durationSeconds, wall, wall,
-            now == null ? 1 : now.nextTransitions()));
+            now == null ? 1 : now.nextTransitions()), incarnation);
       } catch (KubernetesClientException e) {
         if (e.getCode() != 409 || attempt >= 20) {
           throw e;

@@ -196,6 +196,15 @@ public final class MockApi implements AutoCloseable {
     return testLock().update(lease(), record);
   }
 
+  /** Writes {@code record} as the process of incarnation {@code incarnation} would. */
+  public Lease writeRecord(LeaderElectionRecord record, String incarnation) {
+    if (incarnation == null) {
+      return writeRecord(record);
+    }
+    return testClient.resource(LeaseWrites.forUpdate(lease(), record, java.util.Map.of(), true,
+        incarnation)).update();
+  }
+
   @Override
   public void close() {
     client.close();

@@ -76,8 +76,12 @@ final class SimReplica {
     this.identity = identity;
     this.name = identity + "#" + incarnation;
     this.clock = clock;
-    ElectionConfig config = world.config(identity);
-    this.view = new LeaseView(config.leaseDuration().toNanos());
+    // Every process its own incarnation, as every LeaderElection instance: a twin of the same
+    // identity is somebody else (unless the run turns the rule off, to show the checker bites).
+    ElectionConfig config = world.config(identity).withIncarnation("sim-" + incarnation);
+    this.view = world.incarnations()
+        ? new LeaseView(config.leaseDuration().toNanos(), identity, config.ownIncarnation())
+        : new LeaseView(config.leaseDuration().toNanos());
     this.watch = new SimWatch(world, this);
     this.campaign = new Campaign(config, view, clock, new SimPort(world, this), new Listener(),
         ElectionMetrics.NONE, watch::live, () -> stopRequested, new Random(seed), null);

@@ -25,7 +25,13 @@ final class SimSchedule {
    * leader exists only once that controller lets go (the documented behaviour), so it does.
    */
   enum Fault {
-    PAUSE(3), PARTITION(2), SIGTERM(2), SIGKILL(1), HAND_DELETE(1), HAND_CLEAR_HOLDER(1),
+    PAUSE(3), PARTITION(2), SIGTERM(2), SIGKILL(1),
+    /**
+     * A second process of the target's identity starts while the target, cut off, still runs (a
+     * StatefulSet pod force-deleted on an unreachable node, or a copied identity).
+     */
+    TWIN(1),
+    HAND_DELETE(1), HAND_CLEAR_HOLDER(1),
     HAND_MAX_TRANSITIONS(0.5), WATCH_DOWN(1), SERVER_FREEZE(1), FOREIGN_FINALIZER(1);
 
     final double weight;
@@ -102,7 +108,13 @@ final class SimSchedule {
 
   /** With {@code fencing} false the server accepts every fenced write (the checker's own test). */
   static SimSchedule run(long seed, boolean trace, boolean fencing) {
+    return run(seed, trace, fencing, true);
+  }
+
+  /** With {@code incarnations} false a twin of one identity counts as the same holder. */
+  static SimSchedule run(long seed, boolean trace, boolean fencing, boolean incarnations) {
     SimSchedule s = new SimSchedule(seed, trace, fencing);
+    s.world.incarnations(incarnations);
     try {
       s.execute();
     } catch (RuntimeException e) {
@@ -256,6 +268,10 @@ final class SimSchedule {
           random.nextBoolean());
       case SIGTERM -> target.sigterm();
       case SIGKILL -> target.sigkill();
+      case TWIN -> {
+        target.partition(world.uniform(leaseNanos, 3 * leaseNanos), random.nextBoolean());
+        world.start(target.identity(), rate());
+      }
       case HAND_DELETE -> world.server().handDelete();
       case HAND_CLEAR_HOLDER -> world.server().handClearHolder();
       case HAND_MAX_TRANSITIONS -> world.server().handMaxTransitions();

@@ -63,6 +63,17 @@ final class SimWorld {
     return scheduler.now();
   }
 
+  private boolean incarnationRule = true;
+
+  /** Whether replicas tell processes of one identity apart (see {@link Incarnation}). */
+  boolean incarnations() {
+    return incarnationRule;
+  }
+
+  void incarnations(boolean on) {
+    this.incarnationRule = on;
+  }
+
   Random random() {
     return random;
   }
