@@ -15,9 +15,11 @@ NODE_E2E   ?= run
 FABRIC8_8  ?= run
 DEMO_ARGS  ?=
 BENCH_ARGS ?=
+MUTATION_ARGS ?=
 
 .PHONY: help build test lint image image-tar base-image kind-up kind-load deploy status logs \
-        failover e2e undeploy kind-down cluster-up cluster-down node-binaries demo bench control-plane clean
+        failover e2e undeploy kind-down cluster-up cluster-down node-binaries demo bench control-plane clean \
+        mutation
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +32,10 @@ control-plane: ## Provide kube-apiserver, etcd and kubectl for the tests (built 
 
 test: ## Unit + integration tests (real kube-apiserver + etcd), unit tests on fabric8 8.0 (FABRIC8_8=skip: not), then the e2e on a local node (NODE_E2E=skip: without it)
 	KUBEAPITEST_OFFLINE=$(KUBEAPITEST_OFFLINE) NODE_E2E=$(NODE_E2E) FABRIC8_8=$(FABRIC8_8) scripts/test.sh
+
+mutation: ## Mutation testing (PIT) of the election core by the unit tests -> target/pit-reports/ (MUTATION_ARGS="-DtargetClasses=...")
+	$(MVN) -Pmutation test-compile org.pitest:pitest-maven:mutationCoverage $(MUTATION_ARGS)
+	scripts/mutation-summary.py target/pit-reports/mutations.xml --survivors
 
 lint: ## shellcheck every script
 	scripts/lint.sh
