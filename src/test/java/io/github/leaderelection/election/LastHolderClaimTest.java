@@ -5,8 +5,6 @@ import static io.github.leaderelection.election.ElectionRules.Action.TAKE_OVER;
 import static io.github.leaderelection.election.ElectionRules.Action.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
-import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
 import io.github.leaderelection.election.ElectionRules.Decision;
 import java.time.Instant;
 import org.junit.jupiter.api.DisplayName;
@@ -23,18 +21,11 @@ class LastHolderClaimTest {
 
   private static final long S = 1_000_000_000L;
   private static final Instant T = Instant.parse("2026-11-24T00:00:00Z");
-  private final LeaseView view = new LeaseView(15 * S);
-  private long rv = 1;
+  private final ViewFeed feed = new ViewFeed(15 * S);
+  private final LeaseView view = feed.view;
 
   private void see(LeaderElectionRecord record, long at) {
-    if (record == null) {
-      view.observe(null, at);
-      return;
-    }
-    Lease lease = new LeaseBuilder().withNewMetadata().withName("l").withNamespace("n")
-        .withResourceVersion(Long.toString(rv++)).endMetadata().withNewSpec().endSpec().build();
-    record.applyTo(lease.getSpec());
-    view.observe(lease, at);
+    feed.see(record, at);
   }
 
   private Decision decide(long now) {
