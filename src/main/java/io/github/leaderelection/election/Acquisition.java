@@ -33,6 +33,10 @@ final class Acquisition {
   private boolean fresh;
   /** The view version at which we last tried to take back a Lease that names us. */
   private long retakeTriedAtVersion = -1;
+  /** The view's version when the last read was sent. */
+  private long readSentAtVersion = -1;
+  /** The view version at which we last said that the server's naming waits for a claim. */
+  private long namedWaitLoggedAtVersion = -1;
   /** The view version at which we last warned that a Lease being deleted cannot be held. */
   private long blockedWarnedAtVersion = -1;
   /** No acquisition before this (monotonic): after a step-down, or work that returned. */
@@ -143,6 +147,7 @@ final class Acquisition {
       if (leading) {
         c.metrics.slowpathExercised();
       }
+      readSentAtVersion = c.view.version();
       c.send(Purpose.READ, ApiVerb.GET, null, null, now);
       return;
     }
@@ -153,9 +158,20 @@ final class Acquisition {
     int duration = c.config.leaseDurationSeconds();
     Instant wall = c.ticker.now();
     switch (d.action()) {
-      case READ -> c.send(Purpose.READ, ApiVerb.GET, null, null, now);
+      case READ -> {
+        readSentAtVersion = c.view.version();
+        c.send(Purpose.READ, ApiVerb.GET, null, null, now);
+      }
       case WAIT -> {
         recovered();
+        if (d.until() != Long.MAX_VALUE && c.config.coordinated()
+            && seen.version() != namedWaitLoggedAtVersion) {
+          namedWaitLoggedAtVersion = seen.version();
+          log.info("the API server named this replica the holder of lease {}; working in {} once"
+              + " the claim of {} has ended by this replica's clock", c.config.leaseKey(),
+              Durations.format(java.time.Duration.ofNanos(d.until() - now)),
+              d.holder().isEmpty() ? "a holder this replica never saw" : d.holder());
+        }
         nextAttemptAt = now + delay(false);
       }
       case BLOCKED -> {
@@ -215,6 +231,14 @@ final class Acquisition {
   void succeeded(Request request, Lease lease, long now) {
     switch (request.purpose()) {
       case READ -> {
+        if (lease == null && c.view.version() != readSentAtVersion && c.view.snapshot().exists()) {
+          // "Not found" carries no resourceVersion to order it by: the watch showed the Lease
+          // after this read was sent, so the answer may be older than that. Read again rather
+          // than believe it (a coordinated follower would otherwise wait for an event that never
+          // comes).
+          nextAttemptAt = now;
+          return;
+        }
         c.view.observe(lease, now);
         conflicted = false;
         fresh = true;

@@ -94,11 +94,12 @@ record ElectionConfig(
   }
 
   /**
-   * The incarnation this election writes and recognises as its own, or null in coordinated mode
-   * (the server writes the holder there; see {@link Incarnation}).
+   * The incarnation this election writes and recognises as its own (see {@link Incarnation}), in
+   * coordinated mode too: there the server names a holder by identity alone, and the incarnation
+   * tells this process's own writes from the server's naming and from a twin's.
    */
   String ownIncarnation() {
-    return coordinated ? null : incarnation;
+    return incarnation;
   }
 
   /** The usual election: replicas compete for the Lease themselves; no labels. */

@@ -94,7 +94,7 @@ final class ElectionRules {
     }
     LeaderElectionRecord record = view.record();
     if (coordinated) {
-      return coordinated(record, me, leading);
+      return coordinated(view, now, me, leading);
     }
     // A Lease being deleted that another controller's finalizer holds too: with ours on it, it is
     // as good as any (the deletion waits for that controller, and ours keeps it protected); without
@@ -160,12 +160,25 @@ final class ElectionRules {
   }
 
   /**
-   * Coordinated election: the API server writes the holder; a replica never creates or takes over
-   * the Lease. It leads while the Lease names it, and stops when the server marks the end of its
-   * term (a preferred holder other than itself). Safety still rests on the fence: the server names
-   * a new holder only once the old one's lease has expired or been released.
+   * Coordinated election: the API server's election controller names the holder; a replica never
+   * creates or takes over the Lease. It leads while the Lease names it, and stops when the server
+   * marks the end of its term (a preferred holder other than itself).
+   *
+   * <p>The server names a new holder once {@code renewTime + leaseDurationSeconds} is past on
+   * <em>its</em> clock, and {@code renewTime} is the old holder's wall clock: a holder whose clock
+   * runs behind the server's is replaced while its own fence still runs. So the named replica
+   * trusts no clock but its own, as in the usual election: it works only once the previous
+   * holder's claim has ended by its own observation (a lease duration after it last saw that
+   * holder renew, or at once if that holder released). If it cannot tell who wrote the Lease last
+   * before the naming (its first answer already showed the Lease missing, cleared or named, or
+   * the naming covers writes it did not see: a twin's, or a Lease re-created after a delete), it
+   * also waits one lease duration from when it saw that (see {@link LeaseView}). Meanwhile it leaves the Lease as the server wrote it. A Lease named after a hand
+   * delete or clear is covered by the same claim. Only a Lease written by this very process (its
+   * own renewal stored late) is taken back at once.
    */
-  private static Decision coordinated(LeaderElectionRecord record, String me, boolean leading) {
+  private static Decision coordinated(LeaseView.Snapshot view, long now, String me,
+      boolean leading) {
+    LeaderElectionRecord record = view.record();
     if (leading) {
       if (record.isHeld() && !record.isHeldBy(me)) {
         return new Decision(Action.STEP_DOWN, 0, record.holderIdentity());
@@ -178,10 +191,34 @@ final class ElectionRules {
       }
       return Decision.of(Action.RENEW);
     }
-    if (record.isHeldBy(me) && !record.isEndOfTermFor(me)) {
-      return Decision.of(Action.RETAKE); // the server named us
+    boolean ownWrite = record.isHeldBy(me);
+    boolean named = ownWrite || Incarnation.isAnotherProcessOf(record.holderIdentity(), me);
+    if (!named) {
+      return new Decision(Action.WAIT, Long.MAX_VALUE, record.holderIdentity());
     }
-    return new Decision(Action.WAIT, Long.MAX_VALUE, record.holderIdentity());
+    if (ownWrite) {
+      // Our own write, stored late: nobody else works under it. Unless the server has ended our
+      // term on it: that Lease is being handed back (see Terms), not taken again, unless the
+      // hand-back failed and the server left it to us for a whole lease duration (a preference
+      // left over, which only a new naming clears).
+      long handBack = view.observedAt() + view.durationNanos();
+      return record.isEndOfTermFor(me) && now < handBack
+          ? new Decision(Action.WAIT, handBack, record.preferredHolder())
+          : Decision.of(Action.RETAKE);
+    }
+    // Named by the server. A preferred holder on it is one left over: the server clears it when
+    // it names anew, and keeps it when it names the same holder again, which would keep the Lease
+    // unheld for good. The end of term, if still meant, comes once we lead.
+    long until = Math.max(view.unattributedUntil(), view.namingUnaccountedUntil());
+    String holder = "";
+    if (view.lastHolderKnown() && !view.lastHolder().equals(me)) {
+      long claim = view.lastHolderSeenAt() + view.lastHolderDurationNanos();
+      if (claim > until) {
+        until = claim;
+        holder = view.lastHolder();
+      }
+    }
+    return now < until ? new Decision(Action.WAIT, until, holder) : Decision.of(Action.RETAKE);
   }
 
   // ---------------------------------------------------------------------------------------------

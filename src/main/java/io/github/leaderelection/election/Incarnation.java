@@ -19,8 +19,10 @@ import java.util.Map;
  * last seen renewing), and {@code kubectl get lease} still shows the pod name. Only our own
  * writes, stored late, are taken back at once.
  *
- * <p>Not in coordinated mode: there the API server writes the holder (and no annotation), and the
- * replica it names is identified by its LeaseCandidate.
+ * <p>In coordinated mode too. There the API server names the holder by identity and leaves the
+ * annotation as it was, so a Lease that names us under another incarnation is also how the
+ * server's naming looks: the named replica takes it only once the previous holder's claim has
+ * ended (see {@link ElectionRules}).
  */
 final class Incarnation {
 
@@ -54,7 +56,7 @@ final class Incarnation {
    * it: a holder of our identity under another incarnation (or none) is shown as
    * {@code <identity> (another process)}, so every rule treats it as somebody else.
    *
-   * @param incarnation ours, or null to compare identities only (coordinated mode)
+   * @param incarnation ours, or null to compare identities only
    */
   static LeaderElectionRecord seenBy(Lease lease, String identity, String incarnation) {
     LeaderElectionRecord record = LeaderElectionRecord.fromSpec(lease.getSpec());
@@ -65,6 +67,14 @@ final class Incarnation {
     return new LeaderElectionRecord(identity + OTHER_PROCESS, record.leaseDurationSeconds(),
         record.acquireTime(), record.renewTime(), record.leaseTransitions(),
         record.preferredHolder());
+  }
+
+  /**
+   * Whether {@code holder}, as {@link #seenBy} shows it, is our {@code identity} under another
+   * incarnation (or none).
+   */
+  static boolean isAnotherProcessOf(String holder, String identity) {
+    return holder.equals(identity + OTHER_PROCESS);
   }
 
   /** As {@link #seenBy(Lease, String, String)}, for the election {@code config} describes. */

@@ -12,7 +12,15 @@ import java.util.concurrent.locks.ReentrantLock;
  * was last seen renewing. A Lease deleted or cleared by hand does not end that holder's claim: it
  * may still be working, and it keeps the claim until its lease duration has passed since this
  * replica last saw it renew. Only the holder's own release (see
- * {@link LeaderElectionRecord#isRelease()}) ends the claim at once.
+ * {@link LeaderElectionRecord#isRelease()}) ends the claim at once. Only a holder's own write
+ * (which always carries an {@code acquireTime}) starts or extends a claim: the coordinated
+ * election controller of the API server names a holder without one, and its naming is nobody's
+ * renewal, so the claim of the holder before it runs on.
+ *
+ * <p>The view also remembers whether its very first answer told who last held the Lease. A first
+ * answer that shows it missing, cleared by hand, or named by the server does not: somebody this
+ * replica never saw may have held it until just before, so such a view carries an
+ * <em>unattributed claim</em> of one lease duration from that answer.
  */
 final class LeaseView {
 
@@ -28,9 +36,15 @@ final class LeaseView {
    * @param lastHolderDurationNanos the lease duration that holder wrote
    * @param lastHolderSeenAt when this replica last saw that holder write (acquire or renew)
    * @param version increments on every change of the record, or of the Lease's existence
+   * @param unattributedUntil the end of the unattributed claim (see {@link LeaseView}), or
+   *     {@link Long#MIN_VALUE} when the first answer named a holder, or a release
+   * @param namingUnaccountedUntil for a record the server named (held, no acquireTime): if this
+   *     replica cannot tell who wrote the Lease last before that naming, one lease duration from
+   *     when it first saw the naming; else {@link Long#MIN_VALUE} (see {@link #observe})
    */
   public record Snapshot(boolean known, Lease lease, LeaderElectionRecord record, long observedAt,
-      long durationNanos, String lastHolder, long lastHolderDurationNanos, long lastHolderSeenAt, long version) {
+      long durationNanos, String lastHolder, long lastHolderDurationNanos, long lastHolderSeenAt,
+      long version, long unattributedUntil, long namingUnaccountedUntil) {
 
     public boolean exists() {
       return lease != null;
@@ -73,6 +87,11 @@ final class LeaseView {
   private long lastHolderDurationNanos;
   private long lastHolderSeenAt;
   private long version;
+  private long unattributedUntil = Long.MIN_VALUE;
+  /** The incarnation annotation and the uid of the Lease on the last holder write or release seen. */
+  private String lastWriterIncarnation;
+  private String lastWriterUid;
+  private long namingUnaccountedUntil = Long.MIN_VALUE;
 
   /**
    * @param defaultDurationNanos this replica's own lease duration, used for a record that carries
@@ -107,6 +126,9 @@ final class LeaseView {
       boolean firstAnswer = !known;
       known = true;
       if (seen == null) {
+        if (firstAnswer) {
+          unattributedUntil = now + defaultDurationNanos;
+        }
         boolean changed = lease != null || firstAnswer;
         lease = null;
         if (changed) {
@@ -121,6 +143,10 @@ final class LeaseView {
       }
       LeaderElectionRecord next = identity == null ? LeaderElectionRecord.fromSpec(seen.getSpec())
           : Incarnation.seenBy(seen, identity, incarnation);
+      boolean holderWrote = next.isHeld() && next.acquireTime() != null;
+      if (firstAnswer && !holderWrote && !next.isRelease()) {
+        unattributedUntil = now + defaultDurationNanos;
+      }
       boolean changed = lease == null || !next.equals(record);
       // Being marked for deletion is news (it changes what may be done), and so is a change of
       // the finalizers that hold a Lease being deleted; but neither is a renewal: the holder's
@@ -135,12 +161,22 @@ final class LeaseView {
         record = next;
         observedAt = now;
         version++;
-        if (next.isHeld()) {
+        namingUnaccountedUntil = Long.MIN_VALUE;
+        if (holderWrote) {
           lastHolder = next.holderIdentity();
           lastHolderDurationNanos = durationNanos(next);
           lastHolderSeenAt = now;
+          lastWriterIncarnation = Incarnation.of(seen);
+          lastWriterUid = seen.getMetadata().getUid();
         } else if (next.isRelease()) {
           lastHolder = "";
+          lastWriterIncarnation = null;
+          lastWriterUid = seen.getMetadata().getUid();
+        } else if (next.isHeld() && !accountedFor(seen)) {
+          // Named by the server over a state this replica did not see last: whoever wrote the
+          // Lease in between (a twin, a holder seen by others only, an object re-created after a
+          // delete) may still work. Such a holder is waited out like one seen just now.
+          namingUnaccountedUntil = now + defaultDurationNanos;
         }
       }
       return changed;
@@ -153,8 +189,9 @@ final class LeaseView {
   public Snapshot snapshot() {
     lock.lock();
     try {
-      return new Snapshot(known, lease, record, observedAt, durationNanos(record), lastHolder, lastHolderDurationNanos,
-          lastHolderSeenAt, version);
+      return new Snapshot(known, lease, record, observedAt, durationNanos(record), lastHolder,
+          lastHolderDurationNanos, lastHolderSeenAt, version, unattributedUntil,
+          namingUnaccountedUntil);
   
     } finally {
       lock.unlock();
@@ -190,6 +227,17 @@ final class LeaseView {
     } finally {
       lock.unlock();
     }
+  }
+
+  /**
+   * Whether a Lease the server named was last written, before the naming, by the holder write or
+   * the release this replica saw last: the naming keeps metadata as it was, so the same object
+   * (uid) carrying the same holder incarnation (none after a release, which removes it) shows
+   * that nobody of ours wrote in between.
+   */
+  private boolean accountedFor(Lease named) {
+    return lastWriterUid != null && lastWriterUid.equals(named.getMetadata().getUid())
+        && java.util.Objects.equals(lastWriterIncarnation, Incarnation.of(named));
   }
 
   /** The duration the holder wrote; if missing, our own, rather than treating it as expired. */

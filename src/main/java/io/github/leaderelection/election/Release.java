@@ -19,7 +19,13 @@ final class Release {
   private final Campaign c;
   private long workWaitUntil;
   private long deadline;
-  private boolean retried;
+  /**
+   * Conflicted releases re-read so far. Nobody but the holder writes a held Lease, except, in
+   * coordinated mode, the API server (an end of term), which can land between the re-read and
+   * the release once more.
+   */
+  private int retries;
+  private static final int MAX_RETRIES = 3;
   /** A chosen end (step-down, work returned): release once the work has stopped, then go on. */
   private boolean yieldPending;
 
@@ -68,6 +74,13 @@ final class Release {
     }
     yieldPending = false;
     Lease mine = c.lastWritten();
+    Lease seen = c.view.snapshot().lease();
+    if (c.config.coordinated() && seen != null && mine != null && LeaseView.isOlder(mine, seen)
+        && Incarnation.seenBy(seen, c.config).isHeldBy(c.config.identity())) {
+      // Still ours, but the server has written since (its end of term: a preferredHolder): the
+      // release is conditional on that version, or it could never land.
+      mine = seen;
+    }
     // Work still running past the wait keeps the Lease unreleased: it expires by itself.
     if (!ElectionRules.mayRelease(c.config.releaseOnCancel(), recordOf(mine),
         c.config.identity(), blocked > 0)) {
@@ -135,8 +148,8 @@ final class Release {
       c.acquisition.retryAt(Math.max(now, c.acquisition.stayOutUntil()));
       return;
     }
-    if (api != null && api.isConflict() && !retried && now < deadline) {
-      retried = true;
+    if (api != null && api.isConflict() && retries < MAX_RETRIES && now < deadline) {
+      retries++;
       c.send(Purpose.RELEASE_READ, ApiVerb.GET, null, null, now);
       return;
     }

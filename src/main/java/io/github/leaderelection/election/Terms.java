@@ -124,6 +124,9 @@ final class Terms {
   /** The rules say a leader must stop: say why, in the election's vocabulary. */
   void stepDownFor(LeaseView.Snapshot seen, Decision d, long now) {
     if (seen.record().isEndOfTermFor(c.config.identity())) {
+      // Handed back at once (as client-go does): the server names its preferred holder when the
+      // Lease is unheld, and names anew (clearing a preference left over) if that one is gone.
+      c.release.yieldWhenWorkStopped();
       end(TermEnd.END_OF_TERM, d.holder(), now);
     } else if (seen.deleting() && seen.record().isHeldBy(c.config.identity())) {
       end(TermEnd.DELETED, "", now);

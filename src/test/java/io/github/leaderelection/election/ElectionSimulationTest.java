@@ -51,8 +51,23 @@ class ElectionSimulationTest {
       + " leader exists within the liveness bound once faults stop, and a release is taken over"
       + " at once")
   void randomSchedules() {
-    Long only = Long.getLong("sim.seed");
-    int count = only != null ? 1 : Integer.getInteger("sim.schedules", 1000);
+    schedules(false);
+  }
+
+  @Test
+  @DisplayName("Coordinated election across random fault schedules, the API server's election"
+      + " controller modelled on kube-apiserver's (expiry on the server's clock, ping round,"
+      + " candidate ordering) and the replicas' wall clocks off the server's: no two replicas'"
+      + " terms or units of work overlap, a leader exists within the bound once faults stop, and"
+      + " a release is taken over once the server has named the next holder")
+  void coordinatedSchedules() {
+    schedules(true);
+  }
+
+  private static void schedules(boolean coordinated) {
+    Long only = Long.getLong(coordinated ? "sim.coordinatedSeed" : "sim.seed");
+    int count = only != null ? 1 : Integer.getInteger(
+        coordinated ? "sim.coordinatedSchedules" : "sim.schedules", coordinated ? 300 : 1000);
     long first = only != null ? only : Long.getLong("sim.firstSeed", 1L);
     long started = System.nanoTime();
     List<String> failures = new ArrayList<>();
@@ -70,8 +85,16 @@ class ElectionSimulationTest {
     long staleRefused = 0;
     long staleAccepted = 0;
     long writePauses = 0;
+    int[] controller = new int[3];
     for (long seed = first; seed < first + count; seed++) {
-      SimSchedule run = SimSchedule.run(seed, only != null && Boolean.getBoolean("sim.trace"));
+      boolean trace = only != null && Boolean.getBoolean("sim.trace");
+      SimSchedule run = coordinated ? SimSchedule.runCoordinated(seed, trace)
+          : SimSchedule.run(seed, trace);
+      if (coordinated) {
+        for (int i = 0; i < controller.length; i++) {
+          controller[i] += run.world().controller().counts()[i];
+        }
+      }
       if (only != null) {
         run.world().trace().forEach(System.out::println);
       }
@@ -105,7 +128,8 @@ class ElectionSimulationTest {
         failures.add("seed " + seed + ": " + v);
       }
     }
-    System.out.println(count + " schedules, " + overlaps + " overlapping terms, fenced writes: "
+    System.out.println((coordinated ? "coordinated: " : "") + count + " schedules, " + overlaps
+        + " overlapping terms, fenced writes: "
         + fencedAccepted + " accepted, " + staleRefused + " stale refused, " + staleAccepted
         + " stale accepted");
     StringBuilder kinds = new StringBuilder();
@@ -129,10 +153,20 @@ class ElectionSimulationTest {
         + " deletes it held up %d (%d without ours on the Lease: held by nobody); held records"
         + " written on a Lease being deleted that it held %d%n", foreign[0], foreign[1],
         foreign[2], foreign[4], foreign[3]);
+    if (coordinated) {
+      System.out.printf(Locale.ROOT, "the server's election controller: %d namings, %d ends of"
+          + " term, %d pings%n", controller[0], controller[1], controller[2]);
+    }
     failures.stream().limit(30).forEach(System.out::println);
-    assertThat(failures).as("replay one with -Dsim.seed=N -Dsim.trace=true").isEmpty();
+    assertThat(failures).as("replay one with -D%s=N -Dsim.trace=true",
+        coordinated ? "sim.coordinatedSeed" : "sim.seed").isEmpty();
     assertThat(staleAccepted).as("stale fenced writes accepted").isZero();
-    if (count >= 100 && !Arrays.asList(System.getProperty("sim.exclude", "").split(","))
+    if (count >= 100 && coordinated) {
+      // The server did name holders, and asked holders to step down for a better candidate.
+      assertThat(controller[0]).as("namings").isGreaterThan(count);
+    }
+    if (count >= 100 && !coordinated
+        && !Arrays.asList(System.getProperty("sim.exclude", "").split(","))
         .contains("FOREIGN_FINALIZER")) {
       // Issue 18: deletes held up by another controller's finalizer happened, and the election
       // went on on such a Lease.

@@ -48,7 +48,7 @@ final class SimApiServer {
   static final String NAMESPACE = "default";
   static final String NAME = "sim";
   /** The server's own wall clock, for deletionTimestamp only (nobody compares it). */
-  private static final Instant EPOCH = Instant.parse("2026-11-24T00:00:00Z");
+  static final Instant EPOCH = Instant.parse("2026-11-24T00:00:00Z");
 
   /**
    * One watch event: the Lease after a change (ADDED or MODIFIED), or, with {@code deleted}, its
@@ -422,6 +422,53 @@ final class SimApiServer {
   int[] foreignFinalizers() {
     return new int[] {foreignAdded, foreignRemoved, foreignDeletes, heldWhileForeignDeleting,
         foreignOnlyDeletes};
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The coordinated election controller's writes (SimElectionController)
+
+  /** The server's own wall clock, which the coordinated election controller compares with. */
+  Instant wallNow() {
+    return EPOCH.plusNanos(clock.getAsLong());
+  }
+
+  /**
+   * The election controller creates the Lease naming {@code holder}: no finalizer, no annotation,
+   * no acquireTime; its renewTime on the server's clock.
+   *
+   * @return false if a Lease exists (the controller then reads it and updates it instead)
+   */
+  boolean controllerCreate(String holder, int durationSeconds) {
+    if (stored != null) {
+      return false;
+    }
+    Lease lease = new LeaseBuilder().withNewMetadata().withNamespace(NAMESPACE).withName(NAME)
+        .withUid("uid-" + (++uids)).endMetadata().withNewSpec().withHolderIdentity(holder)
+        .withLeaseDurationSeconds(durationSeconds)
+        .withRenewTime(java.time.ZonedDateTime.ofInstant(wallNow(), java.time.ZoneOffset.UTC))
+        .withStrategy("OldestEmulationVersion").endSpec().build();
+    truncateToMicros(lease.getSpec());
+    put(lease);
+    return true;
+  }
+
+  /**
+   * The election controller's update of the Lease it just read ({@code read}, conditional on its
+   * resourceVersion, as the controller's Get and Update are): the spec it computed, metadata as
+   * stored (finalizers, annotations and all).
+   *
+   * @return false on a conflict (the Lease changed or went away since {@code read})
+   */
+  boolean controllerUpdate(Lease read, LeaseSpec spec) {
+    if (stored == null || !Objects.equals(read.getMetadata().getResourceVersion(),
+        stored.getMetadata().getResourceVersion())) {
+      return false;
+    }
+    Lease next = copy(stored);
+    next.setSpec(spec);
+    truncateToMicros(next.getSpec());
+    put(next);
+    return true;
   }
 
   /** Removes the holder and keeps the duration: not a release, which only the holder writes. */

@@ -4,7 +4,9 @@ import java.time.Instant;
 
 /**
  * One replica's clocks: a monotonic clock that runs at {@code rate} times real time from an
- * arbitrary offset, and a wall clock set arbitrarily wrong (no replica trusts another's wall time).
+ * arbitrary offset, and a wall clock set wrong by a fixed amount (no replica trusts another's wall
+ * time; the coordinated election controller of the API server does). The wall clock keeps real
+ * time's pace, as NTP keeps it, so its error stays what it was set to.
  *
  * <p>Why rates stay within &plusmn;5% in the random schedules: a leader stops working at
  * {@code renewDeadline} on its own clock after sending its last successful write; a follower waits
@@ -19,13 +21,15 @@ final class SimClock implements Ticker {
   private final SimScheduler scheduler;
   private final long offset;
   private final double rate;
-  private final Instant wallAtOffset;
+  private final Instant wallAtStart;
+  private final long startedAt;
 
-  SimClock(SimScheduler scheduler, long offset, double rate, Instant wallAtOffset) {
+  SimClock(SimScheduler scheduler, long offset, double rate, Instant wallAtStart) {
     this.scheduler = scheduler;
     this.offset = offset;
     this.rate = rate;
-    this.wallAtOffset = wallAtOffset;
+    this.wallAtStart = wallAtStart;
+    this.startedAt = scheduler.now();
   }
 
   double rate() {
@@ -39,7 +43,7 @@ final class SimClock implements Ticker {
 
   @Override
   public Instant now() {
-    return wallAtOffset.plusNanos(nanoTime() - offset);
+    return wallAtStart.plusNanos(scheduler.now() - startedAt);
   }
 
   long localAt(long real) {

@@ -113,6 +113,14 @@ final class SimReplica {
     return alive && t != null && !t.hasEnded() && clock.nanoTime() < t.deadlineNanos();
   }
 
+  /**
+   * Whether this process answers a ping of the coordinated election controller: running,
+   * reachable, and not on its way out (it withdraws its candidate before it releases).
+   */
+  boolean answersPings() {
+    return alive && !paused && !partitioned() && !sigtermed;
+  }
+
   boolean partitioned() {
     return world.now() < partitionedUntil;
   }
@@ -414,6 +422,9 @@ final class SimReplica {
       }
       sigtermed = true;
       world.trace(this, "SIGTERM");
+      if (world.controller() != null) {
+        world.controller().stopped(identity);
+      }
       // LeaderElector.stop(): the term ends at once, so no new unit of work starts; the Campaign
       // releases once the work of all its terms has stopped (it is woken as each unit ends).
       Term t = campaign.term();

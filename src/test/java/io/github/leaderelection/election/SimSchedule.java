@@ -86,15 +86,36 @@ final class SimSchedule {
   private int nextIdentity;
   private boolean releaseChecked;
 
-  private SimSchedule(long seed, boolean trace, boolean fencing) {
+  private SimSchedule(long seed, boolean trace, boolean fencing, boolean coordinated) {
     this.seed = seed;
     this.plan = new Random(seed);
     boolean shortTimings = plan.nextDouble() < 0.3;
-    this.world = new SimWorld(plan.nextLong(),
-        Duration.ofSeconds(shortTimings ? 6 : 15), Duration.ofSeconds(shortTimings ? 4 : 10),
-        Duration.ofSeconds(shortTimings ? 1 : 2), plan.nextDouble() < 0.8, trace);
+    Duration lease = Duration.ofSeconds(shortTimings ? 6 : 15);
+    Duration retry = Duration.ofSeconds(shortTimings ? 1 : 2);
+    this.world = new SimWorld(plan.nextLong(), lease, Duration.ofSeconds(shortTimings ? 4 : 10),
+        retry, plan.nextDouble() < 0.8, trace);
     world.writePauses(WRITE_PAUSE_RATE);
     world.server().fencing(fencing);
+    if (coordinated) {
+      world.coordinated(maxWallBehind(lease, retry), maxWallAhead(lease));
+    }
+  }
+
+  /**
+   * Coordinated runs: how far a replica's wall clock may be behind the server's. Beyond
+   * {@code leaseDuration - renewDeadline} the server names a new holder while a cut-off holder's
+   * fence still runs (the danger the named replica's own wait answers); up to
+   * {@code leaseDuration - 2 x retryPeriod}, a holder that renews on time never looks expired to
+   * the server, so the election still settles once faults stop (beyond, the server would replace
+   * even a renewing holder over and over, a liveness failure of the server's rule, not ours).
+   */
+  static long maxWallBehind(Duration lease, Duration retry) {
+    return lease.toNanos() - 2 * retry.toNanos();
+  }
+
+  /** Coordinated runs: a clock ahead only delays the server's expiry, by as much as it is ahead. */
+  static long maxWallAhead(Duration lease) {
+    return lease.toNanos() / 4;
   }
 
   static Outcome run(long seed) {
@@ -113,7 +134,17 @@ final class SimSchedule {
 
   /** With {@code incarnations} false a twin of one identity counts as the same holder. */
   static SimSchedule run(long seed, boolean trace, boolean fencing, boolean incarnations) {
-    SimSchedule s = new SimSchedule(seed, trace, fencing);
+    return run(seed, trace, fencing, incarnations, false);
+  }
+
+  /** A coordinated run: the API server's election controller names the holder. */
+  static SimSchedule runCoordinated(long seed, boolean trace) {
+    return run(seed, trace, true, true, true);
+  }
+
+  private static SimSchedule run(long seed, boolean trace, boolean fencing, boolean incarnations,
+      boolean coordinated) {
+    SimSchedule s = new SimSchedule(seed, trace, fencing, coordinated);
     s.world.incarnations(incarnations);
     try {
       s.execute();
@@ -145,14 +176,37 @@ final class SimSchedule {
    */
   static long livenessBound(ElectionConfig config) {
     long retry = config.retryPeriod().toNanos();
-    return (long) (config.leaseDuration().toNanos() / (1 - MAX_RATE_DEVIATION))
+    long bound = (long) (config.leaseDuration().toNanos() / (1 - MAX_RATE_DEVIATION))
         + config.requestTimeout().toNanos() + (long) (4 * 1.2 * retry) + (long) (2.2 * retry)
         + SimWorld.SECOND;
+    if (config.coordinated()) {
+      // The server sees the last holder expire up to maxWallAhead late, notices within a requeue,
+      // pings and waits out a candidate that does not answer, names, and requeues once more if
+      // its naming raced with a write.
+      bound += maxWallAhead(config.leaseDuration()) + 2 * SimElectionController.REQUEUE
+          + SimElectionController.ELECTION;
+    }
+    return bound;
   }
 
-  /** A release is taken over at once by a watching follower; a polling one needs its poll too. */
+  /**
+   * A release is taken over at once by a watching follower; a polling one needs its poll too. In
+   * coordinated mode the server first runs its ping round: up to a requeue and the time a
+   * candidate that does not answer is waited for. There the server names the next holder over the
+   * release at once, so a polling replica sees the release only if its poll happens to fall in
+   * between; if not, it waits out the old holder's lease duration (it cannot tell a release it
+   * missed from a holder cut off with a clock behind the server's).
+   */
   static long releaseAllowance(ElectionConfig config) {
-    return SimWorld.SECOND + (config.watch() ? 0 : (long) (2.2 * config.retryPeriod().toNanos()));
+    long allowance = SimWorld.SECOND
+        + (config.watch() ? 0 : (long) (2.2 * config.retryPeriod().toNanos()));
+    if (config.coordinated()) {
+      allowance += SimElectionController.REQUEUE + SimElectionController.ELECTION;
+      if (!config.watch()) {
+        allowance += (long) (config.leaseDuration().toNanos() / (1 - MAX_RATE_DEVIATION));
+      }
+    }
+    return allowance;
   }
 
   private void execute() {

@@ -92,7 +92,28 @@ final class SimWorld {
 
   ElectionConfig config(String identity) {
     return new ElectionConfig(SimApiServer.NAMESPACE, SimApiServer.NAME, identity, leaseDuration,
-        renewDeadline, retryPeriod, true, watch);
+        renewDeadline, retryPeriod, true, watch, controller != null, java.util.Map.of());
+  }
+
+  private SimElectionController controller;
+  private long wallBehindMax = 3600 * SECOND;
+  private long wallAheadMax = 3600 * SECOND;
+
+  /**
+   * Coordinated election: the API server's election controller ({@link SimElectionController})
+   * names the holder; the replicas' wall clocks are off the server's by up to {@code behindMax}
+   * behind and {@code aheadMax} ahead (the controller compares them with its own). Before any
+   * replica starts.
+   */
+  void coordinated(long behindMax, long aheadMax) {
+    this.controller = new SimElectionController(this);
+    this.wallBehindMax = behindMax;
+    this.wallAheadMax = aheadMax;
+  }
+
+  /** The election controller of a coordinated run, or null. */
+  SimElectionController controller() {
+    return controller;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -101,13 +122,18 @@ final class SimWorld {
   /** Starts a replica process now, its clock at {@code rate}, offset and wall time arbitrary. */
   SimReplica start(String identity, double rate) {
     long offset = SECOND + (random.nextLong() >>> 12); // anything, far from 0 and from overflow
-    Instant wall = Instant.parse("2026-11-24T00:00:00Z")
-        .plusSeconds(random.nextInt(7200) - 3600).plusNanos(random.nextInt(1_000_000_000));
+    Instant wall = controller == null
+        ? SimApiServer.EPOCH.plusSeconds(random.nextInt(7200) - 3600)
+            .plusNanos(random.nextInt(1_000_000_000))
+        : SimApiServer.EPOCH.plusNanos(now()).plusNanos(uniform(-wallBehindMax, wallAheadMax));
     SimClock clock = new SimClock(scheduler, offset, rate, wall);
     SimReplica replica = new SimReplica(this, identity, ++incarnations, clock, random.nextLong());
     replicas.add(replica);
     trace(replica, "started, clock rate " + rate);
     replica.start();
+    if (controller != null) {
+      controller.started(identity);
+    }
     return replica;
   }
 
