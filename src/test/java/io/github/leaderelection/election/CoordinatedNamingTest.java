@@ -125,6 +125,27 @@ class CoordinatedNamingTest {
   }
 
   @Test
+  @DisplayName("a 'not found' read answered after the watch showed the Lease is not believed: it"
+      + " carries no resourceVersion to order it by, and a coordinated follower that believed it"
+      + " would wait for an event that never comes")
+  void notFoundOvertakenByTheWatch() {
+    ScriptedCampaign s = new ScriptedCampaign(new ElectionConfig("n", "l", ME,
+        java.time.Duration.ofSeconds(15), java.time.Duration.ofSeconds(10),
+        java.time.Duration.ofSeconds(2), true, true, true, Map.of()));
+    s.watchLive = true;
+    s.tick();
+    Campaign.Request read = s.inFlight();
+    assertThat(read.purpose()).isEqualTo(Campaign.Purpose.READ);
+    Lease named = s.storeOther(new LeaderElectionRecord(ME, 5, null, WALL, 0));
+    s.view.observe(named, s.now()); // the watch: the server created the Lease naming us
+    s.campaign.completed(read, Campaign.Reply.ok(null)); // the read, sent before: not found
+    s.tick();
+    assertThat(s.view.snapshot().exists()).as("the view still has the Lease").isTrue();
+    assertThat(s.campaign.inFlight()).as("acts on it (reads again or takes it), not waits")
+        .isNotNull();
+  }
+
+  @Test
   @DisplayName("its own write stored late (its incarnation) is taken back at once")
   void ownWrite() {
     holderWrote(ME, MY_INCARNATION, "u1", 0);
