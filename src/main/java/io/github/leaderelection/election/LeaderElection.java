@@ -672,7 +672,17 @@ public final class LeaderElection implements AutoCloseable {
      * {@code CoordinatedLeaderElection}): this replica publishes a LeaseCandidate and the API
      * server picks the holder (the lowest emulation version, then binary version, leads). The
      * replica never creates or takes over the Lease, leads only while the server names it, and
-     * steps down at the end of its term. The identity must be a valid LeaseCandidate name.
+     * steps down at the end of its term, handing the Lease back at once. The identity must be a
+     * valid LeaseCandidate name.
+     *
+     * <p>The server judges a holder expired by the holder's wall clock against its own; this
+     * replica trusts only its own clock. Named, it starts its term only once the previous
+     * holder's claim has ended as this replica observed it: at once after that holder's release,
+     * else a lease duration after it last saw that holder renew, and a lease duration after the
+     * naming when it cannot tell who wrote the Lease last before it (its first answer, a twin, a
+     * Lease re-created by hand). So a fresh fleet's first leader starts a lease duration after
+     * it began observing, and a crashed leader is replaced by the server's next round plus
+     * whatever remains of that wait.
      *
      * @param binaryVersion this build's version, {@code MAJOR.MINOR.PATCH}
      * @param emulationVersion the version whose behaviour it offers, at most {@code binaryVersion}
