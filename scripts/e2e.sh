@@ -7,7 +7,10 @@
 #   -> kubectl rollout restart (one leader at a time, leaderless gaps measured) -> SIGKILL of the
 #   leader's JVM (the kubelet restarts it in the same pod; it re-takes its own Lease at once)
 #   -> the leader pod frozen past the lease duration (cgroup freezer: a paused node); a follower
-#   takes over, the frozen one does no work after it thaws -> a drain that the PDB limits
+#   takes over, the frozen one does no work after it thaws -> the leader pod cut off the API
+#   server (iptables DROP rules inside the pod's own network namespace): it stops working within
+#   the renew deadline, a follower leads a lease duration after its last renewal, and once the
+#   rules go it follows within 30 s -> a drain that the PDB limits
 #   -> the ServiceAccount's real token has exactly the Role's verbs (kubectl auth can-i --list)
 #   -> uid, capabilities, read-only root, no-new-privs, seccomp and the memory limit as the
 #   kernel sees them -> no probe failure after start-up. Across all of it: no two pods log
@@ -64,6 +67,8 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 cleanup() {
   local p
   for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # A run stopped during the partition step leaves no rule behind in the pod (E2E_KEEP=1).
+  if [ -n "${partitioned:-}" ]; then partition_off 2>/dev/null || true; fi
   wait 2>/dev/null || true
   # The node's own logs, for whoever reads a failure.
   if [ -d "$STATE/logs" ]; then cp -R "$STATE/logs" "$OUT/node-logs" 2>/dev/null || true; fi
@@ -414,6 +419,137 @@ if [ -n "$takeover_s" ]; then
   fi
 fi
 
+# ---- 5b. a network partition of the leader pod ------------------------------------------------
+# The leader pod loses the API server and nothing else: DROP rules for its packets to and from
+# the API server's Service address, inside the pod's own network namespace (the sandbox's, which
+# its JVM's /proc/<pid>/ns/net names), so the node's and the host's tables are never touched and
+# the kubelet's probes still reach it. A blackhole: no reset, its connection looks open.
+step "a network partition: the leader pod cut off the API server (iptables in the pod's network namespace)"
+settle
+cut=$(holder)
+cut_pid=$(jvm_pid "$cut") || die "cannot find the JVM of pod $cut in its cgroup"
+cut_netns="/proc/$cut_pid/ns/net"
+api_ip=$(kc get service kubernetes -n default -o 'jsonpath={.spec.clusterIP}')
+api_port=$(kc get service kubernetes -n default -o 'jsonpath={.spec.ports[0].port}')
+# The Deployment runs the app's defaults: --renew-deadline=10s, --retry-period=2s.
+renew_deadline_s=10
+retry_s=2
+partition_rules=("OUTPUT -p tcp -d $api_ip --dport $api_port -j DROP" "INPUT -p tcp -s $api_ip --sport $api_port -j DROP")
+partition_on() {
+  local r
+  for r in "${partition_rules[@]}"; do
+    # shellcheck disable=SC2086 # a rule is words
+    nsenter --net="$cut_netns" -- iptables -w 5 -I $r
+  done
+}
+partition_off() {
+  local r
+  for r in "${partition_rules[@]}"; do
+    # shellcheck disable=SC2086 # a rule is words
+    nsenter --net="$cut_netns" -- iptables -w 5 -D $r
+  done
+}
+printf '$ nsenter --net=%s -- ss -tn state established    # pod %s: its connections\n' "$cut_netns" "$cut"
+nsenter --net="$cut_netns" -- ss -tn state established
+for r in "${partition_rules[@]}"; do printf '$ nsenter --net=%s -- iptables -I %s\n' "$cut_netns" "$r"; done
+partition_t=$(now)
+partitioned=1
+partition_on
+# The Lease's renewTime stops moving: the last renewal the API server stored.
+last_renew=""
+part_deadline=$(($(date +%s) + 60))
+while :; do
+  read -r h rt < <(kc get lease "$LEASE" -o 'jsonpath={.spec.holderIdentity} {.spec.renewTime}{"\n"}' 2>/dev/null || echo)
+  if [ "${h:-}" = "$cut" ]; then
+    last_renew=$rt
+  elif [ -n "${h:-}" ]; then
+    break
+  fi
+  [ "$(date +%s)" -lt "$part_deadline" ] || break
+  sleep 0.2
+done
+partition_ok=false
+part_taker=""
+part_takeover_s=""
+part_work_s=""
+part_down_s=""
+part_follow_s=""
+if got=$(await_new_holder "$cut" "$partition_t" 5); then
+  part_taker=${got#* }
+  taken_t=${got%% *}
+  # Keep it cut off a while longer: its requests time out on the connection, as in a real partition.
+  sleep "$(awk -v t="$taken_t" -v n="$(now)" 'BEGIN { s = t + 8 - n; print (s > 0 ? s : 0) }')"
+else
+  fail "nobody took over within 60 s of cutting the leader $cut off the API server"
+fi
+show get lease "$LEASE"
+for r in "${partition_rules[@]}"; do printf '$ nsenter --net=%s -- iptables -D %s\n' "$cut_netns" "$r"; done
+heal_t=$(now)
+partition_off
+partitioned=""
+say "healed after $(elapsed "$partition_t" "$heal_t") s; waiting up to 30 s for $cut to follow ${part_taker:-the new leader}"
+# Times from the container runtime's log timestamps (the same clock as the Lease's renewTime).
+cut_times() {
+  kc logs "$cut" --timestamps 2>/dev/null | python3 -c '
+import datetime, sys
+start, heal, taker = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+def at(stamp):
+    return datetime.datetime.strptime(stamp[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+last_unit = down = follows = None
+for line in sys.stdin:
+    parts = line.rstrip("\n").split(" ", 1)
+    if len(parts) < 2:
+        continue
+    t, msg = at(parts[0]), parts[1].split("] ", 1)[-1]
+    if msg == "doing stuff..." and t < heal:
+        last_unit = t
+    elif msg.startswith("no longer the leader") and t >= start and down is None:
+        down = t
+    elif taker and msg == "new leader is " + taker and t >= heal and follows is None:
+        follows = t
+print(*("-" if v is None else "%.3f" % v for v in (last_unit, down, follows)))
+' "$partition_t" "$heal_t" "$part_taker"
+}
+cut_last_unit=- cut_down=- cut_follows=-
+follow_deadline=$(awk -v t="$heal_t" 'BEGIN { printf "%.3f", t + 30 }')
+while :; do
+  times=$(cut_times || true)
+  if [ "$(wc -w <<<"$times")" = 3 ]; then read -r cut_last_unit cut_down cut_follows <<<"$times"; fi
+  if [ "$cut_follows" != - ] || ! le "$(now)" "$follow_deadline"; then break; fi
+  sleep 0.2
+done
+show logs "$cut" --tail=8
+if [ -n "$last_renew" ] && [ -n "$part_taker" ]; then
+  renew_t=$(date -d "$last_renew" +%s.%N)
+  part_takeover_s=$(elapsed "$renew_t" "$taken_t")
+  [ "$cut_last_unit" = - ] || part_work_s=$(elapsed "$renew_t" "$cut_last_unit")
+  [ "$cut_down" = - ] || part_down_s=$(elapsed "$renew_t" "$cut_down")
+  [ "$cut_follows" = - ] || part_follow_s=$(elapsed "$heal_t" "$cut_follows")
+  say "last renewal of $cut $(elapsed "$renew_t" "$partition_t") s before the rules; its last unit ${part_work_s:-?} s after it, stepped down ${part_down_s:-?} s after it (renew deadline ${renew_deadline_s} s); $part_taker took over ${part_takeover_s} s after it (lease duration ${lease_s} s); after the heal $cut followed in ${part_follow_s:-(not within 30 s)} s"
+  partition_ok=true
+  if [ -z "$part_work_s" ] || ! le "$part_work_s" "$(awk -v d="$renew_deadline_s" 'BEGIN { print d + 0.5 }')"; then
+    fail "the partitioned leader $cut worked ${part_work_s:-?} s after its last renewal (renew deadline ${renew_deadline_s} s)"
+    partition_ok=false
+  fi
+  if [ -z "$part_down_s" ]; then
+    fail "the partitioned leader $cut did not log 'no longer the leader'"
+    partition_ok=false
+  fi
+  # Never before the old claim ran out; at most a retry period (and a busy node) late.
+  if ! awk -v s="$part_takeover_s" -v l="$lease_s" -v r="$retry_s" 'BEGIN { exit !(s >= l - 0.5 && s <= l + r + 5) }'; then
+    fail "takeover ${part_takeover_s} s after the partitioned leader's last renewal: expected about the lease duration (${lease_s} s)"
+    partition_ok=false
+  fi
+  if [ -z "$part_follow_s" ] || ! le "$part_follow_s" 30; then
+    fail "after the heal, $cut did not log 'new leader is $part_taker' within 30 s (${part_follow_s:-not at all})"
+    partition_ok=false
+  fi
+  [ "$partition_ok" = false ] || ok "cut off, the leader stopped within the renew deadline; a follower led about a lease duration after its last renewal; healed, the old leader followed in ${part_follow_s} s"
+elif [ -z "$last_renew" ]; then
+  fail "the Lease never showed a renewal by $cut during the partition"
+fi
+
 # ---- 6. drain ------------------------------------------------------------------------------------
 step "a node drain, limited by the PodDisruptionBudget"
 settle
@@ -555,6 +691,11 @@ for line in open(watch_file):
     elif not up and state.get(pod):
         spans[-1][1] = t
     state[pod] = up
+def provoked_at(pod, t):
+    return any(pod == p and a - 1 <= t <= b + 15 for p, a, b in provoked)
+def serving_at(pod, t):
+    # event times are whole seconds: serving when a whole second lies inside a serving span
+    return any(a <= t and t + 1 <= b for a, b in serving.get(pod, []))
 counted, expected = [], 0
 for e in json.load(open(events_file))["items"]:
     pod, msg = e["involvedObject"]["name"], e.get("message", "")
@@ -565,11 +706,9 @@ for e in json.load(open(events_file))["items"]:
     first = e.get("firstTimestamp") or e.get("eventTime")
     last = e.get("lastTimestamp") or first
     times = [epoch(first), epoch(last)]
-    if any(pod == p and all(a - 1 <= t <= b + 15 for t in times) for p, a, b in provoked):
-        expected += n
-        continue
-    # event times are whole seconds: count it when a whole second lies inside a serving span
-    if any(a <= t and t + 1 <= b for t in times for a, b in serving.get(pod, [])):
+    # Kubernetes folds repeats into one event with its first and last time only: a pod frozen
+    # and later evicted has one event spanning both, so each time is judged on its own.
+    if any(serving_at(pod, t) and not provoked_at(pod, t) for t in times):
         counted.append(f"{pod}: {msg} (x{n}, {last})")
     else:
         expected += n
@@ -631,12 +770,13 @@ EOF
 overlapping=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["overlaps"]))' "$analysis")
 read -r terms units nlogs < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["terms"], d["units"], d["logs"])' "$analysis")
 unreleased=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["unreleased"]))' "$analysis")
-# At least: the first leader, 3 after deleted leaders, 1 in the rollout, the killed JVM's
-# retake, the takeover from the frozen pod. Fewer means the logs were not all read.
-if [ "$overlapping" = 0 ] && [ "$terms" -ge 7 ]; then
+# At least: the first leader, 3 after deleted leaders, 1 in the rollout, the takeover after the
+# killed JVM, the takeover from the frozen pod, the takeover from the partitioned pod. Fewer means
+# the logs were not all read.
+if [ "$overlapping" = 0 ] && [ "$terms" -ge 8 ]; then
   ok "0 overlapping work terms: $terms leadership terms, $units units of 'doing stuff...' in $nlogs container logs"
 else
-  fail "$overlapping overlapping work term(s) among $terms terms (at least 7 expected): $(python3 -c 'import json,sys; print("; ".join(json.loads(sys.argv[1])["overlaps"]))' "$analysis")"
+  fail "$overlapping overlapping work term(s) among $terms terms (at least 8 expected): $(python3 -c 'import json,sys; print("; ".join(json.loads(sys.argv[1])["overlaps"]))' "$analysis")"
 fi
 if [ -z "$unreleased" ]; then ok "each deleted leader logged 'released lease' on SIGTERM"; else fail "deleted leader(s) that did not release the Lease: $unreleased"; fi
 
@@ -651,6 +791,7 @@ cat >"$OUT/results.json" <<JSON
  "rollout_restart": {"ok": $rollout_ok, "handovers": $rollout_handovers, "max_gap_s": $rollout_gap},
  "container_kill": {"ok": $container_kill_ok, "seconds": ${kill_s:-null}},
  "frozen_leader": {"ok": $frozen_ok, "takeover_s": ${takeover_s:-null}, "lease_duration_s": $lease_s},
+ "partition": {"ok": $partition_ok, "work_after_last_renewal_s": ${part_work_s:-null}, "stepped_down_after_last_renewal_s": ${part_down_s:-null}, "renew_deadline_s": $renew_deadline_s, "takeover_after_last_renewal_s": ${part_takeover_s:-null}, "lease_duration_s": $lease_s, "partition_s": $(elapsed "$partition_t" "$heal_t"), "follows_after_heal_s": ${part_follow_s:-null}},
  "work_record": {"fenced_by": "$record_by", "fencing_token": $record_token_json},
  "drain_limited_by_pdb": $drain_ok, "rbac_exact": $rbac_ok, "security_context_enforced": $security_ok,
  "probe_failures": $probe_failures, "probe_failures_outside_serving": $probe_expected, "overlapping_terms": $overlapping, "terms": $terms, "work_units": $units,

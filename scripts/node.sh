@@ -4,6 +4,8 @@
 #   scripts/node.sh check      can a node run here? (root, namespaces, overlayfs, bridge, cgroups,
 #                              netfilter, Go or built binaries); one line and exit 1 when not
 #   scripts/node.sh build      build the binaries (cached) without starting anything
+#   scripts/node.sh packages [name...]  install the node's Debian packages that are missing
+#                              (default all; apt-get), without starting anything
 #   scripts/node.sh up         start the node, import the images, write the kubeconfig
 #   scripts/node.sh down       stop it, remove its state, check the host is as before
 #   scripts/node.sh status     is it running? (exit 1 when not)
@@ -117,9 +119,10 @@ binaries_present() {
   for b in etcd kube-apiserver kubectl; do [ -x "$CP_BIN/$b" ] || return 1; done
 }
 
+# Installs the Debian packages named (default: all of DEBIAN_PACKAGES) that are missing.
 install_packages() {
   local need=() p
-  for p in "${DEBIAN_PACKAGES[@]}"; do
+  for p in "${@:-${DEBIAN_PACKAGES[@]}}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || need+=("$p")
   done
   [ ${#need[@]} -eq 0 ] && return
@@ -774,6 +777,11 @@ case "${1:-}" in
     echo "local node: can run here"
     ;;
   build) build ;;
+  packages)
+    # Also for scripts/test.sh: PartitionIT needs iptables before the node is up.
+    shift
+    install_packages "$@"
+    ;;
   up) up ;;
   down) down ;;
   status) status ;;

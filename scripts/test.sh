@@ -62,6 +62,18 @@ scripts/build-image-tar.sh
 # saying what is missing (it never skips).
 scripts/build-clientgo.sh \
   || echo "test: the client-go program was not built (see above): MixedFleetIT will fail" >&2
+# PartitionIT cuts a replica off the API server with iptables inside a network namespace of its
+# own, reached through node/nsforward: iptables and iproute2 (ip, ss) come from Debian as for the
+# node (whose e2e runs after Maven), nsforward is built here with this machine's Go. Without them,
+# PartitionIT fails and says what is missing (it never skips).
+if ! command -v iptables >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1 || ! command -v ss >/dev/null 2>&1; then
+  scripts/node.sh packages iptables iproute2 \
+    || echo "test: iptables/iproute2 could not be installed (see above): PartitionIT will fail" >&2
+fi
+rm -f target/nsforward
+mkdir -p target
+(cd node && CGO_ENABLED=0 go build -trimpath -buildvcs=false -o ../target/nsforward ./nsforward) \
+  || echo "test: node/nsforward was not built (see above; needs Go): PartitionIT will fail" >&2
 # shellcheck disable=SC2086 # MVN is a command line
 ${MVN:-mvn -B} verify -Dkubeapitest.offline="$mode" -Dkubeapitest.version="$version" \
   -Dkubeapitest.dir="${KUBEAPITEST_DIR:-$HOME/.kubeapitest}" "$@" && maven=0 || maven=$?

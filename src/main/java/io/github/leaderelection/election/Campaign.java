@@ -60,6 +60,11 @@ final class Campaign {
     static Reply failed(RuntimeException failure) {
       return new Reply(null, failure);
     }
+
+    /** True if the API server answered (a Lease, or an HTTP status): the connection works. */
+    boolean fromServer() {
+      return failure == null || failure instanceof LeaseApiException e && e.code() > 0;
+    }
   }
 
   /** How requests leave the state machine. Their answers come back through {@link #completed}. */
@@ -73,6 +78,14 @@ final class Campaign {
 
     /** Called once a term's work threads have stopped, so the caller wakes the state machine. */
     default void wake() {
+    }
+
+    /**
+     * {@code request} was abandoned at its deadline, unanswered: the connection it went out on may
+     * be dead (a partition drops packets without closing anything), so whatever shares it (the
+     * Lease watch) is not to be trusted any more. Called after {@link #abandon}.
+     */
+    default void timedOut(Request request) {
     }
   }
 
@@ -345,6 +358,7 @@ final class Campaign {
 
   private void timedOut(Request request, long now) {
     abandon(request);
+    port.timedOut(request);
     String what = request.verb().name().toLowerCase(java.util.Locale.ROOT);
     failed(request, new RequestTimeout("the " + what + " of lease " + config.leaseKey()
         + " did not complete within " + Durations.format(Duration.ofNanos(request.deadline()

@@ -294,6 +294,38 @@ final class ElectionRules {
   }
 
   /**
+   * Whether a timed-out Lease request condemns the Lease watch: only a watch that has listed
+   * (one that never did is not trusted anyway, and its informer keeps retrying) and that was
+   * started before the request went out (a request older than the watch says nothing about the
+   * connections the watch opened). Without this, a watch on a dead connection keeps reporting
+   * itself live until TCP gives up, and a watching follower never polls.
+   */
+  static boolean distrustWatchAfterTimeout(boolean watchSynced, long watchStartedNanos,
+      long requestSentNanos) {
+    return watchSynced && requestSentNanos - watchStartedNanos >= 0;
+  }
+
+  /**
+   * Whether a watch that has not listed yet is replaced now that the API server answered a Lease
+   * request: its informer may be waiting out a back-off grown during the outage, or be stuck on
+   * a connection that died, while a new one lists at once on a connection that works. Only once it
+   * has had a request timeout to list ({@code graceNanos}), so a watch just starting is left be.
+   */
+  static boolean replaceUnlistedWatch(boolean watchListed, long watchStartedNanos, long nowNanos,
+      long graceNanos) {
+    return !watchListed && nowNanos - watchStartedNanos >= graceNanos;
+  }
+
+  /**
+   * Whether the Lease watch has been silent for too long: no list, event or bookmark for
+   * {@code boundNanos} (a lease duration). While anybody leads, the Lease changes every retry
+   * period, so a silent watch is a dead one; while nobody leads, replacing it costs one list.
+   */
+  static boolean distrustSilentWatch(long lastActivityNanos, long nowNanos, long boundNanos) {
+    return nowNanos - lastActivityNanos >= boundNanos;
+  }
+
+  /**
    * When a release may go out: only when configured, only if our own last write still names us
    * (a Lease somebody else wrote since is never touched: the release is conditional on that
    * write), and only once the work of every term of ours has stopped (a release lets a follower in

@@ -127,7 +127,21 @@ public final class LeaderElection implements AutoCloseable {
    * the election; its request timeout should be at least {@link Builder#requestTimeout()}.
    * Several elections (one per shard or job) may share one client.
    *
-   * @param client the API client, e.g. {@code new KubernetesClientBuilder().build()}
+   * <p>Dead connections: the election reconnects only through the client. Over HTTP/1.1 a Lease
+   * request that times out closes its connection, and the next request (one retry period later)
+   * opens a fresh one. fabric8's JDK HTTP client speaks HTTP/2 over TLS unless told otherwise, and
+   * sends no HTTP/2 pings: after a partition that drops packets, every request on its one
+   * connection times out until TCP gives up (about 15 minutes), and the election, which cannot
+   * evict that connection from a client it did not build, cannot act meanwhile (it says so once,
+   * at WARN). Build the client with {@code new ConfigBuilder(config).withHttp2Disable(true)} for
+   * the election to be back one request after the network heals. Whatever the client, the Lease
+   * watch is never trusted on a dead connection: it is replaced when a Lease request sent after
+   * it started times out, or when it has shown no list, event or bookmark for a lease duration,
+   * and the replacement counts only once it has listed again (until then followers poll; one
+   * that has not listed within a request timeout is replaced again once a request is answered).
+   *
+   * @param client the API client, e.g. {@code new KubernetesClientBuilder().withConfig(new
+   *     ConfigBuilder(Config.autoConfigure(null)).withHttp2Disable(true).build()).build()}
    * @return a new builder with the defaults: lease duration 15 s, renew deadline 10 s, retry
    *     period 2 s, watching, releasing on close
    */

@@ -55,6 +55,8 @@ final class LeaderElector implements Runnable {
   private volatile Throwable failure;
   private ScheduledFuture<?> timer;
   private LeaseWatch watch;
+  /** The "cannot watch (403)" warning is given once per election, whatever the replacements. */
+  private final AtomicBoolean warnedForbidden = new AtomicBoolean();
 
   /** An elector on the shared threads. */
   LeaderElector(ElectionConfig config, LeaseLock lock, LeadershipListener listener,
@@ -92,14 +94,59 @@ final class LeaderElector implements Runnable {
     heartbeatNanos = ticker.nanoTime();
     post(() -> {
       if (config.watch()) {
-        watch = LeaseWatch.start(lock, lease -> {
-          long at = ticker.nanoTime();
-          post(() -> view.observe(lease, at));
-        });
+        watch = startWatch();
       }
       log.atInfo().addKeyValue("event", "candidate")
           .log("attempting to acquire leader lease {}...", config.leaseKey());
     });
+  }
+
+  /** A new watch on the Lease, feeding the view (on the elector thread). */
+  private LeaseWatch startWatch() {
+    return LeaseWatch.start(lock, lease -> {
+      long at = ticker.nanoTime();
+      post(() -> view.observe(lease, at));
+    }, ticker.nanoTime(), warnedForbidden);
+  }
+
+  /**
+   * Replaces the watch by a new one, which counts as live only once it has listed: a watch whose
+   * connection is dead reports itself live for as long as TCP keeps the connection (see
+   * {@link LeaseWatch}). The old one is closed; what it may still deliver is real, and the view
+   * keeps the newest.
+   */
+  private void replaceWatch(LeaseWatch.Distrust why) {
+    LeaseWatch old = watch;
+    if (old == null || finished || old.refusedByServer()) {
+      return; // a watch the server refuses (403...) is not on a dead connection: it retries itself
+    }
+    log.debug("lease {}: replacing the watch ({}): it may be on a dead connection",
+        config.leaseKey(), why);
+    old.close();
+    watch = startWatch();
+  }
+
+  /** The API server answered a Lease request: a watch still not listed is replaced at once. */
+  private void serverAnswered() {
+    LeaseWatch w = watch;
+    long now = ticker.nanoTime();
+    if (w != null && ElectionRules.replaceUnlistedWatch(w.hasListed(), w.startedNanos(), now,
+        config.requestTimeout().toNanos())) {
+      replaceWatch(LeaseWatch.Distrust.NOT_LISTED);
+    }
+  }
+
+  /** On each turn: a watch silent for a lease duration is not trusted. */
+  private void checkWatch() {
+    LeaseWatch w = watch;
+    if (w == null) {
+      return;
+    }
+    long now = ticker.nanoTime();
+    if (ElectionRules.distrustSilentWatch(w.lastActivity(now), now,
+        config.leaseDuration().toNanos())) {
+      replaceWatch(LeaseWatch.Distrust.SILENT);
+    }
   }
 
   /** Starts the election and waits until it has stopped (for a thread of its own). */
@@ -253,6 +300,7 @@ final class LeaderElector implements Runnable {
       for (Runnable event; (event = events.poll()) != null; ) {
         event.run();
       }
+      checkWatch();
       long next = campaign.tick();
       if (campaign.done()) {
         finish();
@@ -330,7 +378,12 @@ final class LeaderElector implements Runnable {
         }
         pending.remove(request.id());
         Campaign.Reply answer = reply;
-        post(() -> campaign.completed(request, answer));
+        post(() -> {
+          campaign.completed(request, answer);
+          if (answer.fromServer()) {
+            serverAnswered();
+          }
+        });
         return null;
       });
       pending.put(request.id(), task);
@@ -350,6 +403,16 @@ final class LeaderElector implements Runnable {
     @Override
     public void wake() {
       post(() -> { });
+    }
+
+    @Override
+    public void timedOut(Campaign.Request request) {
+      LeaseWatch w = watch;
+      if (w != null && ElectionRules.distrustWatchAfterTimeout(w.hasListed(), w.startedNanos(),
+          request.sentAt())) {
+        replaceWatch(LeaseWatch.Distrust.REQUEST_TIMED_OUT);
+      }
+      DeadConnections.adviseOnce(lock.client());
     }
   }
 }

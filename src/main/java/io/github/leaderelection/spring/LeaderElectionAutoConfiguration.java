@@ -49,14 +49,19 @@ public class LeaderElectionAutoConfiguration {
 
   /**
    * A client from the environment (in-cluster, or ~/.kube/config), unless the application has
-   * one; closed with the context (an application's own client is never closed here).
+   * one; closed with the context (an application's own client is never closed here). It speaks
+   * HTTP/1.1: the JDK client sends no HTTP/2 pings, so a connection blackholed by a partition
+   * would carry every request into a timeout for as long as TCP keeps it (see the README's
+   * "dead connections"); over HTTP/1.1 a timed-out request closes its connection.
    *
    * @return the client
    */
   @Bean(destroyMethod = "close")
   @ConditionalOnMissingBean
   public KubernetesClient leaderElectionKubernetesClient() {
-    return new KubernetesClientBuilder().build();
+    return new KubernetesClientBuilder().withConfig(new io.fabric8.kubernetes.client.ConfigBuilder(
+        io.fabric8.kubernetes.client.Config.autoConfigure(null)).withHttp2Disable(true).build())
+        .build();
   }
 
   /**

@@ -117,7 +117,7 @@ class LeaseApiExceptionTest {
             + " is not trusted by the configured CA").doesNotContain("\n");
       }
     } finally {
-      server.destroy();
+      MockApi.destroy(server);
     }
   }
 }

@@ -110,7 +110,7 @@ class LeaseCandidatePublisherTest {
     }
     client.close();
     testClient.close();
-    server.destroy();
+    MockApi.destroy(server);
   }
 
   private static ConditionFactory await() {

@@ -209,12 +209,18 @@ public final class MockApi implements AutoCloseable {
   public void close() {
     client.close();
     testClient.close();
+    destroy(server);
+  }
+
+  /**
+   * Stops a mock server. fabric8 8.0's vert.x mock server sometimes times out closing its
+   * connections on a loaded machine ("Unable to close MockWebServer"): the test's assertions have
+   * all run by then, and the next test starts its own server on another port.
+   */
+  static void destroy(io.fabric8.kubernetes.client.server.mock.KubernetesMockServer server) {
     try {
       server.destroy();
     } catch (IllegalStateException e) {
-      // fabric8 8.0's vert.x mock server sometimes times out closing its connections on a loaded
-      // machine ("Unable to close MockWebServer"): the test's assertions have all run by then,
-      // and the next test starts its own server on another port.
       System.err.println("mock API server: " + e.getMessage() + " (ignored)");
     }
   }

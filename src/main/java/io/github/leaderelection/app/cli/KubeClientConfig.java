@@ -104,12 +104,17 @@ public final class KubeClientConfig {
     }
     // No request may outlive the point where the leader has to give up. And no hidden retries
     // inside the client: the elector retries itself, on its own schedule and within its deadline.
+    // HTTP/1.1: over HTTP/2 the JDK client multiplexes every request on one connection and sends
+    // no pings, so after a partition that drops packets all requests time out on that dead
+    // connection until TCP gives up (about 15 minutes); over HTTP/1.1 a timed-out request closes
+    // its connection and the next one reconnects (DeadConnectionIT measures both).
     int timeoutMillis = (int) Math.min(Integer.MAX_VALUE, requestTimeout.toMillis());
     return new ConfigBuilder(base)
         .withConnectionTimeout(timeoutMillis)
         .withRequestTimeout(timeoutMillis)
         .withRequestRetryBackoffLimit(0)
         .withWatchReconnectInterval(500)
+        .withHttp2Disable(true)
         .build();
   }
 

@@ -168,7 +168,8 @@ class KubeClientConfigTest {
     assertThat(problem(withNul).getMessage()).contains("binary data");
   }
 
-  @DisplayName("a valid kubeconfig loads with the timeouts applied and no hidden retries")
+  @DisplayName("a valid kubeconfig loads with the timeouts applied, no hidden retries and HTTP/1.1"
+      + " (a timed-out request reconnects instead of waiting on a dead HTTP/2 connection)")
   @Test
   void validKubeconfigLoadsWithTheTimeouts() throws Exception {
     Config config = KubeClientConfig.load(write("kubeconfig", VALID), TIMEOUT,
@@ -180,6 +181,7 @@ class KubeClientConfigTest {
     assertThat(config.getRequestTimeout()).isEqualTo(5000);
     assertThat(config.getRequestRetryBackoffLimit()).isZero();
     assertThat(config.getWatchReconnectInterval()).isEqualTo(500);
+    assertThat(config.isHttp2Disable()).isTrue();
   }
 
   @DisplayName("$KUBECONFIG naming a missing or bad file is reported for $KUBECONFIG, not skipped")
