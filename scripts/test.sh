@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command behind `make test`: provisions the control plane, runs unit and integration
-# tests with Maven, then the article's walkthrough on a real single-node Kubernetes (the local
-# node of scripts/node.sh: scripts/e2e.sh, results in target/e2e/results.json).
+# The test command behind `make test`: provisions the control plane, builds the image tarball and
+# the Dockerfile (scripts/build-dockerfile.sh: buildah, offline, then the image runs one election),
+# runs unit and integration tests with Maven, then the article's walkthrough on a real single-node
+# Kubernetes (the local node of scripts/node.sh: scripts/e2e.sh, results in target/e2e/results.json).
 #
 # NODE_E2E=run   (default) the node e2e is part of the tests. Checked first: where a node cannot
 #                run (not root, no namespaces, overlayfs, bridge or netfilter...), the tests stop
@@ -57,6 +58,10 @@ fi
 version=$(scripts/provision-control-plane.sh --print-version)
 # The image tarball for ImageIT, built offline (Jib on a locally assembled base, cached in target/).
 scripts/build-image-tar.sh
+# The Dockerfile, built for real with Debian's buildah, offline (local stand-ins for its two base
+# images, Maven -o on ~/.m2), then its image runs --version and one election against a local
+# kube-apiserver (cached in target/buildah: an unchanged tree rebuilds nothing).
+scripts/build-dockerfile.sh
 # The article's client-go program for MixedFleetIT (client-go and this controller on one Lease),
 # built with this machine's Go. Without Go the other tests still run, and MixedFleetIT fails
 # saying what is missing (it never skips).
